@@ -1,0 +1,21 @@
+"""The Celery application and its beat schedule.
+
+Without a broker (the embedded default) tasks run in the calling process, so the one-command
+demo needs no worker. With REDIS_URL set, `celery -A impactsupport worker` takes them.
+"""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "impactsupport.settings")
+
+app = Celery("impactsupport")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "sync-mailbox": {"task": "integrations.tasks.sync_mailbox", "schedule": crontab()},
+    "retry-inbound": {"task": "integrations.tasks.retry_failed_inbound", "schedule": crontab()},
+}

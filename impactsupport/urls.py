@@ -1,0 +1,22 @@
+"""URLs of the main host: admin, API, webhooks and the help centre under /help/."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from impactsupport import views
+
+admin.site.site_header = "ImpactLink Support Hub"
+admin.site.site_title = "ImpactLink Support"
+admin.site.index_title = "Queue and settings"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("hooks/", include("integrations.urls")),
+    path("help/", include("faq.urls")),
+    path("", include("tickets.urls")),
+    path("", include("chat.urls")),
+]

@@ -1,0 +1,38 @@
+"""Celery tasks of the integrations; each takes ids and calls one service."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="integrations.tasks.process_inbound_item", ignore_result=True)
+def process_inbound_item(item_id: int) -> None:
+    from integrations.inbound import process_item
+
+    process_item(item_id)
+
+
+@shared_task(name="integrations.tasks.retry_failed_inbound", ignore_result=True)
+def retry_failed_inbound(limit: int = 500) -> int:
+    from integrations.inbound import items_due_for_retry, process_item
+
+    count = 0
+    for item_id in items_due_for_retry().values_list("pk", flat=True)[:limit]:
+        process_item(item_id)
+        count += 1
+    return count
+
+
+@shared_task(name="integrations.tasks.sync_mailbox", ignore_result=True)
+def sync_mailbox() -> None:
+    from django.conf import settings
+
+    if not settings.MAILBOX_HOST:
+        return
+    from integrations.mailbox.sync import sync_configured_mailbox
+
+    sync_configured_mailbox()

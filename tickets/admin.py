@@ -1,0 +1,383 @@
+"""The agents' queue in Django admin.
+
+Every change an agent makes goes through tickets.services, so each one leaves a TicketEvent.
+The list avoids N+1 queries (select_related) and exact counts of large tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+
+from tickets import services
+from tickets.models import (
+    Attachment,
+    Category,
+    CategoryRule,
+    Contact,
+    ContactIdentity,
+    EscalationLevel,
+    Message,
+    SlaState,
+    Status,
+    Ticket,
+    TicketEvent,
+)
+
+
+class EstimatedCountPaginator(Paginator):
+    """Uses PostgreSQL's row estimate for an unfiltered table instead of COUNT(*)."""
+
+    @cached_property
+    def count(self) -> int:  # type: ignore[override]
+        query = getattr(self.object_list, "query", None)
+        if (
+            connection.vendor == "postgresql"
+            and query is not None
+            and not query.where
+        ):
+            table = self.object_list.model._meta.db_table  # type: ignore[union-attr]
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [table])
+                row = cursor.fetchone()
+            if row and row[0] and row[0] > 10_000:
+                return int(row[0])
+        return super().count
+
+
+class SlaFilter(admin.SimpleListFilter):
+    title = "SLA"
+    parameter_name = "sla"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("at_risk", "At risk (warning passed)"),
+            ("breached", "Breached"),
+            ("running", "Running"),
+            ("paused", "Paused"),
+            ("achieved", "Achieved"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
+        value = self.value()
+        if value == "at_risk":
+            return queryset.filter(sla_state=SlaState.RUNNING, sla_warning_at__lte=timezone.now())
+        if value in {"breached", "running", "paused", "achieved"}:
+            return queryset.filter(sla_state=value)
+        return queryset
+
+
+class MessageInline(admin.StackedInline):
+    model = Message
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    fields = ("header", "body_text", "attachment_links")
+    readonly_fields = fields
+    ordering = ("sent_at", "id")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:
+        return super().get_queryset(request).prefetch_related("attachments")
+
+    @admin.display(description="Message")
+    def header(self, message: Message) -> str:
+        visibility = "public" if message.is_public else "internal note"
+        kind = "" if message.kind == "normal" else f" · {message.get_kind_display()}"
+        sent = timezone.localtime(message.sent_at).strftime("%Y-%m-%d %H:%M SAST")
+        return format_html(
+            "<strong>{}</strong> &lt;{}&gt; · {} · {} · {}{}",
+            message.author_name or message.get_author_kind_display(),
+            message.author_email or "-",
+            message.get_direction_display(),
+            sent,
+            visibility,
+            kind,
+        )
+
+    @admin.display(description="Attachments")
+    def attachment_links(self, message: Message) -> str:
+        files = list(message.attachments.all())
+        if not files:
+            return "-"
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a> ({} bytes)',
+            (
+                (reverse("tickets:attachment", args=[a.pk]), a.filename, a.size)
+                for a in files
+            ),
+        )
+
+
+class TicketEventInline(admin.TabularInline):
+    model = TicketEvent
+    extra = 0
+    can_delete = False
+    fields = ("occurred_at", "kind", "who", "old_value", "new_value", "reason")
+    readonly_fields = fields
+    ordering = ("occurred_at", "id")
+    verbose_name_plural = "History"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TicketEvent]:
+        return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description="By")
+    def who(self, event: TicketEvent) -> str:
+        return event.actor.get_username() if event.actor else event.actor_label
+
+
+class TicketForm(forms.ModelForm):
+    change_reason = forms.CharField(
+        required=False,
+        widget=forms.TextInput(attrs={"size": 60}),
+        help_text="Why you changed category, status, assignee or level; kept in the history.",
+    )
+
+    class Meta:
+        model = Ticket
+        fields = ["category", "status", "priority", "assignee", "escalation_level"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "escalation_level" in self.changed_data and not data.get("change_reason", "").strip():
+            self.add_error("change_reason", "Give a reason for changing the escalation level.")
+        return data
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    form = TicketForm
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    list_display = (
+        "reference_link",
+        "subject",
+        "contact",
+        "category",
+        "status",
+        "source",
+        "assignee",
+        "escalation_level",
+        "sla_state",
+        "sla_due_at",
+        "time_left",
+        "received_at",
+    )
+    list_display_links = ("reference_link",)
+    list_select_related = ("contact", "assignee")
+    list_filter = (
+        SlaFilter,
+        "category",
+        "status",
+        "source",
+        "escalation_level",
+        ("assignee", admin.RelatedOnlyFieldListFilter),
+    )
+    search_fields = ("=id", "subject", "contact__email", "contact__name", "messages__body_text")
+    search_help_text = "Search by ticket number, subject, contact name or e-mail, or message text."
+    date_hierarchy = None
+    ordering = ("-received_at",)
+    readonly_fields = (
+        "reference",
+        "source",
+        "channel",
+        "external_id",
+        "subject",
+        "contact",
+        "category_reason",
+        "created_in_source_at",
+        "received_at",
+        "last_message_at",
+        "sla_summary",
+    )
+    fieldsets = (
+        (None, {"fields": ("reference", "subject", "contact", "source", "channel", "external_id")}),
+        (
+            "Triage",
+            {
+                "fields": (
+                    "category",
+                    "category_reason",
+                    "status",
+                    "priority",
+                    "assignee",
+                    "escalation_level",
+                    "change_reason",
+                )
+            },
+        ),
+        ("Timing", {"fields": ("created_in_source_at", "received_at", "last_message_at", "sla_summary")}),
+    )
+    inlines = [MessageInline, TicketEventInline]
+    actions = [
+        "assign_to_me",
+        "mark_open",
+        "mark_pending",
+        "mark_solved",
+        "escalate",
+        "de_escalate",
+    ]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Ticket], search_term: str
+    ) -> tuple[QuerySet[Ticket], bool]:
+        term = search_term.strip()
+        if term.upper().startswith("IL-") and term[3:].isdigit():
+            return queryset.filter(pk=int(term[3:])), False
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description="Ref", ordering="id")
+    def reference_link(self, ticket: Ticket) -> str:
+        return ticket.reference
+
+    @admin.display(description="Time left")
+    def time_left(self, ticket: Ticket) -> str:
+        if ticket.sla_state not in (SlaState.RUNNING,) or ticket.sla_due_at is None:
+            return "-"
+        seconds = int((ticket.sla_due_at - timezone.now()).total_seconds())
+        sign = "" if seconds >= 0 else "overdue "
+        seconds = abs(seconds)
+        return f"{sign}{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+    @admin.display(description="SLA")
+    def sla_summary(self, ticket: Ticket) -> str:
+        if not ticket.sla_state:
+            return "No first-response timer"
+        due = timezone.localtime(ticket.sla_due_at).strftime("%Y-%m-%d %H:%M") if ticket.sla_due_at else "-"
+        return f"{ticket.get_sla_state_display()} · policy {ticket.sla_policy or '-'} · due {due} SAST"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Ticket, form: Any, change: bool) -> None:
+        stored = Ticket.objects.get(pk=obj.pk)
+        reason = form.cleaned_data.get("change_reason", "").strip() or "changed in admin"
+        user = request.user
+        if "category" in form.changed_data:
+            services.change_category(ticket=stored, category=obj.category, actor=user, reason=reason)
+        if "status" in form.changed_data:
+            services.change_status(ticket=stored, status=obj.status, actor=user, reason=reason)
+        if "priority" in form.changed_data:
+            services.change_priority(ticket=stored, priority=obj.priority, actor=user, reason=reason)
+        if "assignee" in form.changed_data:
+            services.assign_ticket(ticket=stored, assignee=obj.assignee, actor=user, reason=reason)
+        if "escalation_level" in form.changed_data:
+            services.change_escalation_level(
+                ticket=stored, level=obj.escalation_level, actor=user, reason=reason
+            )
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Messages and events are read-only here; nothing related is saved from the form.
+        return None
+
+    @admin.action(description="Assign to me")
+    def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        for ticket in queryset:
+            services.assign_ticket(ticket=ticket, assignee=request.user, actor=request.user, reason="taken from the queue")
+
+    def _set_status(self, request: HttpRequest, queryset: QuerySet[Ticket], status: str) -> None:
+        for ticket in queryset:
+            services.change_status(ticket=ticket, status=status, actor=request.user, reason="bulk action in admin")
+        self.message_user(request, f"{queryset.count()} ticket(s) set to {Status(status).label}.")
+
+    @admin.action(description="Mark open")
+    def mark_open(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        self._set_status(request, queryset, Status.OPEN)
+
+    @admin.action(description="Mark pending customer")
+    def mark_pending(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        self._set_status(request, queryset, Status.PENDING_CUSTOMER)
+
+    @admin.action(description="Mark solved")
+    def mark_solved(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        self._set_status(request, queryset, Status.SOLVED)
+
+    def _shift_level(self, request: HttpRequest, queryset: QuerySet[Ticket], step: int) -> None:
+        changed = 0
+        for ticket in queryset:
+            level = ticket.escalation_level + step
+            if level in EscalationLevel.values:
+                services.change_escalation_level(
+                    ticket=ticket,
+                    level=level,
+                    actor=request.user,
+                    reason="escalated by hand in admin" if step > 0 else "de-escalated by hand in admin",
+                )
+                changed += 1
+        self.message_user(request, f"{changed} ticket(s) moved.", messages.SUCCESS)
+
+    @admin.action(description="Escalate one level")
+    def escalate(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        self._shift_level(request, queryset, +1)
+
+    @admin.action(description="De-escalate one level")
+    def de_escalate(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        self._shift_level(request, queryset, -1)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        for value, label in Category.choices:
+            name = f"recategorise_{value}"
+            actions[name] = (self._recategorise_action(value), name, f"Re-categorise as {label}")
+        return actions
+
+    @staticmethod
+    def _recategorise_action(category: str) -> Any:
+        def action(modeladmin: TicketAdmin, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+            for ticket in queryset:
+                services.change_category(
+                    ticket=ticket, category=category, actor=request.user, reason="re-categorised by an agent"
+                )
+            modeladmin.message_user(request, f"{queryset.count()} ticket(s) re-categorised.")
+
+        return action
+
+
+
+class ContactIdentityInline(admin.TabularInline):
+    model = ContactIdentity
+    extra = 0
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ("name", "email", "created_at")
+    search_fields = ("name", "email", "identities__value")
+    inlines = [ContactIdentityInline]
+    show_full_result_count = False
+
+
+@admin.register(CategoryRule)
+class CategoryRuleAdmin(admin.ModelAdmin):
+    list_display = ("phrase", "category", "weight", "field", "enabled", "updated_at")
+    list_editable = ("weight", "enabled")
+    list_filter = ("category", "field", "enabled")
+    search_fields = ("phrase", "note")
+
+
+@admin.register(Attachment)
+class AttachmentAdmin(admin.ModelAdmin):
+    list_display = ("filename", "content_type", "size", "message")
+    list_select_related = ("message",)
+    search_fields = ("filename", "sha256")
+    readonly_fields = ("message", "file", "filename", "content_type", "size", "sha256", "content_id", "inline")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
