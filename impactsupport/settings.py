@@ -37,6 +37,12 @@ CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL: str = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # Host name that serves the help centre at its root, e.g. help.impactlink.org.
 HELP_CENTRE_HOST: str = env.str("HELP_CENTRE_HOST", default="")
+# Seconds a rendered help centre page or search result stays cached; 0 turns caching off.
+HELP_CENTRE_CACHE_SECONDS: int = env.int("HELP_CENTRE_CACHE_SECONDS", default=3600)
+if HELP_CENTRE_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured(
+        f"HELP_CENTRE_CACHE_SECONDS={HELP_CENTRE_CACHE_SECONDS} is invalid; use 0 or more seconds."
+    )
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -62,6 +68,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "impactsupport.middleware.RequestIdMiddleware",
     "impactsupport.middleware.HelpCentreHostMiddleware",
+    "faq.middleware.PageCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from faq import views as faq_views
 from impactsupport import views
 
 admin.site.site_header = "ImpactLink Support Hub"
@@ -13,6 +14,8 @@ admin.site.index_title = "Queue and settings"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("robots.txt", faq_views.robots_txt),
+    path("sitemap.xml", faq_views.sitemap_xml),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("hooks/", include("integrations.urls")),

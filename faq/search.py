@@ -1,0 +1,294 @@
+"""Help centre search: ranked, accent-insensitive and tolerant of small typos.
+
+On PostgreSQL, each query word is first corrected to the nearest word of the published
+articles by trigram similarity (pg_trgm), then matched with full-text search through the
+faq_unaccent configuration (unaccent, then English stemming). Title words weigh most,
+then summary and tags, then the body; articles that contain every query word rank above
+those that contain some. Snippets come from ts_headline.
+
+On SQLite the same steps run in Python: words are corrected with difflib against the same
+vocabulary, matched as substrings of the folded text and scored by where they occur.
+
+Snippets are built from plain text, HTML-escaped, and only then given <mark> tags, so
+they are safe to insert into a page.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from django.db import connection
+from django.utils.html import escape
+
+from faq import cache as content_cache
+from faq.models import Article, SearchTerm
+from faq.services import SEARCH_CONFIG
+from faq.text import fold, words
+
+MAX_QUERY_WORDS = 8
+MAX_WORD_LENGTH = 40
+RESULT_LIMIT = 20
+# Words shorter than this are never corrected: too many short words are one edit apart.
+MIN_CORRECTED_LENGTH = 4
+# Lowest pg_trgm similarity at which a query word is replaced by a vocabulary word.
+MIN_SIMILARITY = 0.4
+# Highlight markers: private-use characters that rendered article text never contains.
+MARK_START = "\ue000"
+MARK_END = "\ue001"
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    article_id: int
+    title: str
+    title_html: str
+    slug: str
+    category_slug: str
+    category_title: str
+    summary: str
+    snippet_html: str
+    score: float
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    query: str
+    words: tuple[str, ...]
+    # The query words after typo correction; equal to words when nothing was corrected.
+    corrected_words: tuple[str, ...]
+    hits: tuple[SearchHit, ...]
+
+    @property
+    def corrected(self) -> bool:
+        return self.words != self.corrected_words
+
+
+def query_words(query: str) -> tuple[str, ...]:
+    found = [word[:MAX_WORD_LENGTH] for word in words(query)]
+    return tuple(dict.fromkeys(found))[:MAX_QUERY_WORDS]
+
+
+def search_articles(query: str, *, limit: int = RESULT_LIMIT) -> SearchResults:
+    """Return the best published articles for a query, cached per content version."""
+    terms = query_words(query)
+    if not terms:
+        return SearchResults(query, (), (), ())
+    key = content_cache.hashed_key("faq:search", " ".join(terms), str(limit))
+    version = 0
+    if content_cache.cache_enabled():
+        cached, version = content_cache.get_versioned(key)
+        if cached is not None:
+            return SearchResults(query, terms, cached[0], cached[1])
+    if connection.vendor == "postgresql":
+        corrected = _correct_postgres(terms)
+        hits = _search_postgres(corrected, limit)
+    else:
+        corrected = _correct_python(terms)
+        hits = _search_python(corrected, limit)
+    if content_cache.cache_enabled():
+        content_cache.set_versioned(key, (corrected, hits), version=version)
+    return SearchResults(query, terms, corrected, hits)
+
+
+def _correct_postgres(terms: tuple[str, ...]) -> tuple[str, ...]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT t.position, match.word
+            FROM unnest(%s::text[]) WITH ORDINALITY AS t(token, position)
+            LEFT JOIN LATERAL (
+                SELECT word FROM faq_searchterm
+                WHERE length(t.token) >= %s AND word %% t.token AND similarity(word, t.token) >= %s
+                ORDER BY similarity(word, t.token) DESC, documents DESC, word
+                LIMIT 1
+            ) AS match ON true
+            ORDER BY t.position
+            """,
+            [list(terms), MIN_CORRECTED_LENGTH, MIN_SIMILARITY],
+        )
+        matches = [word for _, word in cursor.fetchall()]
+    return tuple(match or term for term, match in zip(terms, matches, strict=True))
+
+
+def _search_postgres(terms: tuple[str, ...], limit: int) -> tuple[SearchHit, ...]:
+    options = (
+        f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, "
+        'MaxFragments=2, FragmentDelimiter=" … "'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH q AS (
+                SELECT websearch_to_tsquery(%(config)s, %(all_words)s) AS every_word,
+                       websearch_to_tsquery(%(config)s, %(any_word)s) AS any_word
+            ), ranked AS (
+                SELECT a.id, a.title, a.slug, a.summary, a.body_text, c.slug AS category_slug,
+                       c.title AS category_title,
+                       ts_rank('{0.1, 0.2, 0.4, 1.0}', a.search_vector, q.any_word)
+                         * CASE WHEN a.search_vector @@ q.every_word THEN 2 ELSE 1 END AS score
+                FROM faq_article a JOIN faq_category c ON c.id = a.category_id, q
+                WHERE a.published AND a.search_vector @@ q.any_word
+                ORDER BY score DESC, a.id
+                LIMIT %(limit)s
+            )
+            SELECT r.id, r.title, r.slug, r.summary, r.category_slug, r.category_title, r.score,
+                   ts_headline(%(config)s, r.title, q.any_word, %(title_options)s),
+                   ts_headline(%(config)s, r.body_text, q.any_word, %(options)s)
+            FROM ranked r, q
+            ORDER BY r.score DESC, r.id
+            """,
+            {
+                "config": SEARCH_CONFIG,
+                "all_words": " ".join(terms),
+                "any_word": " or ".join(terms),
+                "limit": limit,
+                "options": options,
+                "title_options": f"StartSel={MARK_START}, StopSel={MARK_END}, HighlightAll=true",
+            },
+        )
+        rows = cursor.fetchall()
+    return tuple(
+        SearchHit(
+            article_id=row[0],
+            title=row[1],
+            slug=row[2],
+            summary=row[3],
+            category_slug=row[4],
+            category_title=row[5],
+            score=float(row[6]),
+            title_html=marked_html(row[7]),
+            snippet_html=marked_html(row[8]),
+        )
+        for row in rows
+    )
+
+
+def marked_html(text: str) -> str:
+    """Escape text and turn the highlight markers into <mark> elements."""
+    escaped = str(escape(text))
+    opened = escaped.count(MARK_START)
+    html = escaped.replace(MARK_START, "<mark>").replace(MARK_END, "</mark>")
+    if opened != escaped.count(MARK_END):
+        return str(escape(text.replace(MARK_START, "").replace(MARK_END, "")))
+    return html
+
+
+def _vocabulary() -> list[str]:
+    return list(SearchTerm.objects.values_list("word", flat=True))
+
+
+def _correct_python(terms: tuple[str, ...]) -> tuple[str, ...]:
+    if all(len(term) < MIN_CORRECTED_LENGTH for term in terms):
+        return terms
+    vocabulary = _vocabulary()
+    known = set(vocabulary)
+    corrected = []
+    for term in terms:
+        if len(term) < MIN_CORRECTED_LENGTH or term in known:
+            corrected.append(term)
+            continue
+        close = difflib.get_close_matches(term, vocabulary, n=1, cutoff=0.75)
+        corrected.append(close[0] if close else term)
+    return tuple(corrected)
+
+
+def _stem(term: str) -> str:
+    """Return a crude stem for substring matching: "donations" and "donated" share "donat"."""
+    if len(term) <= 4:
+        return term
+    return term[: max(4, len(term) - 2)]
+
+
+def _search_python(terms: tuple[str, ...], limit: int) -> tuple[SearchHit, ...]:
+    from django.db.models import Q
+
+    stems = [_stem(term) for term in terms]
+    condition = Q()
+    for stem in stems:
+        condition |= Q(search_text__contains=stem)
+    candidates = (
+        Article.objects.filter(condition, published=True)
+        .select_related("category")
+        .only(
+            "id",
+            "title",
+            "slug",
+            "summary",
+            "tags",
+            "body_text",
+            "category__slug",
+            "category__title",
+        )
+    )
+    scored: list[tuple[float, Article]] = []
+    for article in candidates:
+        score = _python_score(article, stems)
+        if score > 0:
+            scored.append((score, article))
+    scored.sort(key=lambda pair: (-pair[0], pair[1].pk))
+    return tuple(
+        SearchHit(
+            article_id=article.pk,
+            title=article.title,
+            slug=article.slug,
+            summary=article.summary,
+            category_slug=article.category.slug,
+            category_title=article.category.title,
+            score=score,
+            title_html=_highlight(article.title, stems, whole=True),
+            snippet_html=_highlight(article.body_text, stems, whole=False),
+        )
+        for score, article in scored[:limit]
+    )
+
+
+def _python_score(article: Article, stems: list[str]) -> float:
+    title = fold(article.title)
+    secondary = fold(" ".join([article.summary, *article.tags]))
+    body = fold(article.body_text)
+    score = 0.0
+    matched = 0
+    for stem in stems:
+        in_title, in_secondary, in_body = stem in title, stem in secondary, stem in body
+        matched += in_title or in_secondary or in_body
+        score += 1.0 * in_title + 0.4 * in_secondary + 0.1 * min(body.count(stem), 5)
+    if matched == len(stems):
+        score *= 2
+    return score
+
+
+def _highlight(text: str, stems: list[str], *, whole: bool, window: int = 110) -> str:
+    """Return escaped text around the first match with every match marked; the title whole."""
+    folded = fold(text)
+    positions = sorted(
+        (start, start + len(stem)) for stem in stems for start in _find_all(folded, stem)
+    )
+    if whole:
+        start, end = 0, len(text)
+    elif positions:
+        start = max(0, positions[0][0] - window // 2)
+        end = min(len(text), start + 2 * window)
+    else:
+        start, end = 0, min(len(text), 2 * window)
+    pieces: list[str] = []
+    cursor = start
+    for match_start, match_end in positions:
+        if match_start < cursor or match_end > end:
+            continue
+        pieces.append(text[cursor:match_start])
+        pieces.append(MARK_START + text[match_start:match_end] + MARK_END)
+        cursor = match_end
+    pieces.append(text[cursor:end])
+    snippet = "".join(pieces)
+    prefix = "… " if start > 0 else ""
+    suffix = " …" if end < len(text) else ""
+    return marked_html(prefix + snippet + suffix)
+
+
+def _find_all(haystack: str, needle: str) -> list[int]:
+    found, start = [], haystack.find(needle)
+    while start != -1:
+        found.append(start)
+        start = haystack.find(needle, start + len(needle))
+    return found
