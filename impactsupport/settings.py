@@ -196,6 +196,8 @@ MAILBOX_FOLDER: str = env.str("MAILBOX_FOLDER", default="INBOX")
 MAILBOX_PROCESSED_FOLDER: str = env.str("MAILBOX_PROCESSED_FOLDER", default="")
 MAILBOX_FLAG_PROCESSED: bool = env.bool("MAILBOX_FLAG_PROCESSED", default=False)
 MAILBOX_VERIFY_TLS: bool = env.bool("MAILBOX_VERIFY_TLS", default=True)
+# PEM file of a CA to trust besides the system's, for a server with a private certificate.
+MAILBOX_CA_FILE: str = env.str("MAILBOX_CA_FILE", default="")
 MAILBOX_BATCH_SIZE: int = env.int("MAILBOX_BATCH_SIZE", default=200)
 if MAILBOX_SECURITY not in {"ssl", "starttls", "none"}:
     raise ImproperlyConfigured(

@@ -29,10 +29,7 @@ def retry_failed_inbound(limit: int = 500) -> int:
 
 @shared_task(name="integrations.tasks.sync_mailbox", ignore_result=True)
 def sync_mailbox() -> None:
-    from django.conf import settings
-
-    if not settings.MAILBOX_HOST:
-        return
+    # Syncs MAILBOX_* and mailbox connections added in admin; does nothing when neither exists.
     from integrations.mailbox.sync import sync_configured_mailbox
 
     sync_configured_mailbox()

@@ -135,6 +135,15 @@ def redis(root: Path) -> Iterator[str]:
             process.kill()
 
 
+DOVECOT_OAUTH2_CONFIG = """\
+introspection_mode = post
+introspection_url = http://127.0.0.1:{oauth2_port}/introspect
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+
 DOVECOT_CONFIG = """\
 protocols = imap
 listen = 127.0.0.1
@@ -146,7 +155,10 @@ ssl = yes
 ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+# Dovecot replies to a failed login at once (see also anvil-auth-penalty below), so tests of
+# a wrong password take milliseconds instead of its growing 2 to 15 second penalty.
+auth_failure_delay = 0
+auth_mechanisms = plain login xoauth2 oauthbearer
 mail_location = maildir:{root}/mail/%u
 mail_uid = {uid}
 mail_gid = {gid}
@@ -167,17 +179,29 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service imap-login {{
   chroot =
 }}
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {root}/users
+}}
+# Access tokens are checked by POSTing them to an introspection endpoint on loopback that a
+# test serves (TEST_IMAP_OAUTH2_PORT); without that server every token is rejected.
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/oauth2.conf.ext
 }}
 userdb {{
   driver = static
-  args = uid={uid} gid={gid} home={root}/home/%u
+  # doveadm's user lookups carry no SASL mechanism, so neither passdb above accepts them.
+  args = uid={uid} gid={gid} home={root}/home/%u allow_all_users=yes
 }}
 """
 
@@ -192,7 +216,8 @@ def dovecot(root: Path) -> Iterator[dict[str, str]]:
         (root / sub).mkdir(parents=True)
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=localhost", "-keyout", str(root / "key.pem"), "-out", str(root / "cert.pem")],
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
+         "-keyout", str(root / "key.pem"), "-out", str(root / "cert.pem")],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     (root / "users").write_text(f"{IMAP_USER}:{{PLAIN}}{IMAP_PASSWORD}\n")
@@ -202,7 +227,8 @@ def dovecot(root: Path) -> Iterator[dict[str, str]]:
     mail_owner = pwd.getpwnam("nobody") if os.geteuid() == 0 else me
     for sub in ("mail", "home"):
         shutil.chown(root / sub, mail_owner.pw_uid, mail_owner.pw_gid)
-    port, ssl_port = free_port(), free_port()
+    port, ssl_port, oauth2_port = free_port(), free_port(), free_port()
+    (root / "oauth2.conf.ext").write_text(DOVECOT_OAUTH2_CONFIG.format(oauth2_port=oauth2_port))
     config = root / "dovecot.conf"
     config.write_text(
         DOVECOT_CONFIG.format(
@@ -223,6 +249,7 @@ def dovecot(root: Path) -> Iterator[dict[str, str]]:
             "TEST_IMAP_CONFIG": str(config),
             "TEST_IMAP_ROOT": str(root),
             "TEST_IMAP_CA": str(root / "cert.pem"),
+            "TEST_IMAP_OAUTH2_PORT": str(oauth2_port),
         }
     finally:
         process.terminate()
