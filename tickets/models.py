@@ -147,6 +147,12 @@ class Ticket(models.Model):
     # The next instant at which the timer changes without a new event; the scheduler reads
     # only tickets whose instant has passed.
     sla_next_check_at = models.DateTimeField(null=True, blank=True)
+    # Set when the timer stops (first response, or a cancel); a stopped timer is never
+    # recomputed, and its figures are kept in SlaOutcome.
+    sla_stopped_at = models.DateTimeField(null=True, blank=True)
+    # How many SLA thresholds, in the order warning, breach, L2, L3, L4, already have an
+    # SlaNotification row. The scheduler writes the rows for the thresholds past this count.
+    sla_alert_step = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -165,6 +171,7 @@ class Ticket(models.Model):
             models.Index(fields=["source", "-received_at"], name="ticket_source_idx"),
             models.Index(fields=["sla_next_check_at"], name="ticket_sla_next_idx"),
             models.Index(fields=["sla_state", "sla_due_at"], name="ticket_sla_due_idx"),
+            models.Index(fields=["sla_started_at"], name="ticket_sla_started_idx"),
         ]
 
     def __str__(self) -> str:
@@ -331,3 +338,150 @@ class CategoryRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phrase!r} → {self.get_category_display()} ({self.weight:+g})"
+
+
+# ---------------------------------------------------------------- SLA calendar and alerts
+
+
+class Holiday(models.Model):
+    """A whole day without business hours: a public holiday, a declared day or a company closure."""
+
+    class Source(models.TextChoices):
+        ACT = "act", "Public Holidays Act"
+        DECLARED = "declared", "Declared by the President"
+        COMPANY = "company", "Company closure"
+
+    date = models.DateField(unique=True)
+    name = models.CharField(max_length=200)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.COMPANY)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date.isoformat()} {self.name}"
+
+
+class SlaOutcome(models.Model):
+    """A stopped first-response timer as reports read it; written once, when the timer stops.
+
+    Later holiday edits recompute only timers that have not stopped, so these rows keep the
+    figures of the calendar in force when each timer stopped.
+    """
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="sla_outcome")
+    policy = models.CharField(max_length=2)
+    state = models.CharField(max_length=10, choices=SlaState.choices)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    category = models.CharField(max_length=32, choices=Category.choices)
+    # The agent who sent the first response, else the assignee when the timer stopped.
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField()
+    # The SLA time zone's date of the clock start; reports group by it.
+    started_on = models.DateField()
+    due_at = models.DateTimeField(null=True, blank=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField()
+    business_minutes = models.PositiveIntegerField()
+    escalation_level = models.PositiveSmallIntegerField(choices=EscalationLevel.choices)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["started_on", "state"], name="sla_outcome_started_idx")]
+        permissions = [
+            ("receive_sla_feed", "Receives SLA breach alerts and the weekly SLA summary"),
+        ]
+
+    def __str__(self) -> str:
+        return f"SLA {self.state} on IL-{self.ticket_id}"
+
+
+class EscalationLevelConfig(models.Model):
+    """Who is told when a ticket reaches one escalation level, and where.
+
+    L1's recipients are the support team: they get the at-risk warning for unassigned tickets
+    and, with the managers' SLA feed, the breach alert. L2 to L4 are paged as the walk reaches
+    them.
+    """
+
+    level = models.PositiveSmallIntegerField(choices=EscalationLevel.choices, unique=True)
+    name = models.CharField(max_length=100)
+    enabled = models.BooleanField(
+        default=True, help_text="When off, nobody at this level is told; the walk still records it."
+    )
+    users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    groups = models.ManyToManyField("auth.Group", blank=True, related_name="+")
+    extra_addresses = models.TextField(
+        blank=True, help_text="More e-mail addresses, one per line (an on-call alias, a list)."
+    )
+    webhook_url = models.URLField(
+        blank=True,
+        max_length=500,
+        help_text="Optional Slack-compatible incoming webhook; receives a JSON {\"text\": ...} post.",
+    )
+
+    class Meta:
+        ordering = ["level"]
+        verbose_name = "escalation level"
+
+    def __str__(self) -> str:
+        return f"L{self.level} {self.name}"
+
+    def address_list(self) -> list[str]:
+        return [line.strip() for line in self.extra_addresses.splitlines() if line.strip()]
+
+
+class SlaNotification(models.Model):
+    """One SLA alert for one ticket: the warning, the breach alert or an escalation page.
+
+    The unique (ticket, kind, level) row is written before anything is sent, so a second or
+    concurrent scheduler run finds it and sends nothing again.
+    """
+
+    class Kind(models.TextChoices):
+        WARNING = "warning", "At-risk warning"
+        BREACH = "breach", "Breach alert"
+        ESCALATION = "escalation", "Escalation"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENDING = "sending", "Being sent"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed, will retry"
+        ABANDONED = "abandoned", "Failed, no more retries"
+        SUPPRESSED = "suppressed", "Not sent: already past when the ticket was imported"
+        SKIPPED = "skipped", "Not sent: answered, cancelled or breached before it went out"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="sla_notifications")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    level = models.PositiveSmallIntegerField(choices=EscalationLevel.choices)
+    # The threshold instant; the alert is due strictly after it.
+    threshold_at = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    email_sent_at = models.DateTimeField(null=True, blank=True)
+    webhook_sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.JSONField(default=list, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "kind", "level"], name="sla_notification_once"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="sla_notification_due_idx")
+        ]
+        ordering = ["threshold_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} L{self.level} on IL-{self.ticket_id}"
