@@ -18,4 +18,10 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "sync-mailbox": {"task": "integrations.tasks.sync_mailbox", "schedule": crontab()},
     "retry-inbound": {"task": "integrations.tasks.retry_failed_inbound", "schedule": crontab()},
+    "sla-tick": {"task": "tickets.tasks.sla_tick", "schedule": crontab()},
+    # CELERY_TIMEZONE is Africa/Johannesburg, so this is Monday 08:00 SAST.
+    "weekly-sla-summary": {
+        "task": "tickets.tasks.send_weekly_sla_summary",
+        "schedule": crontab(minute=0, hour=8, day_of_week=1),
+    },
 }
