@@ -148,7 +148,13 @@ def _read_article_files(
 ) -> list[ArticleFile]:
     files: list[ArticleFile] = []
     explicit_slugs: dict[str, str] = {}
-    for path in sorted(content_dir.glob("*/*.md")):
+    # Files loaded before come first, so a new file cannot take an existing article's slug.
+    known = set(Article.objects.exclude(source_path="").values_list("source_path", flat=True))
+    paths = sorted(
+        content_dir.glob("*/*.md"),
+        key=lambda path: (path.relative_to(content_dir).as_posix() not in known, path.as_posix()),
+    )
+    for path in paths:
         relative = path.relative_to(content_dir).as_posix()
         try:
             article_file = _parse_article(path, relative, categories)
@@ -242,6 +248,10 @@ def _as_int(value: object, relative: str, key: str) -> int:
 
 
 def _as_date(value: object, relative: str) -> dt.date:
+    if value is None:
+        raise ContentError(
+            f"{relative}: updated is missing; give the date, e.g. updated: 2026-11-20."
+        )
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):

@@ -66,6 +66,7 @@ ALLOWED_URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 DROPPED_WITH_CONTENT = frozenset({"script", "style", "template", "iframe", "object", "noscript"})
 
 _BLOCK_END = re.compile(r"</(p|li|h[1-6]|tr|td|th|pre|blockquote|dd|dt)>|<br\s*/?>", re.I)
+_H1 = re.compile(r"<(/?)h1\b", re.I)
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
@@ -77,7 +78,9 @@ def render_markdown(source: str) -> str:
         extension_configs={"tables": {"use_align_attribute": True}},
         output_format="html",
     )
-    return sanitise_html(converter.convert(source))
+    # The page's own <h1> is the title, so a top-level heading in the body becomes <h2>.
+    rendered = _H1.sub(r"<\1h2", converter.convert(source))
+    return sanitise_html(rendered)
 
 
 def sanitise_html(untrusted_html: str) -> str:

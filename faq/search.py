@@ -1,13 +1,15 @@
 """Help centre search: ranked, accent-insensitive and tolerant of small typos.
 
-On PostgreSQL, each query word is first corrected to the nearest word of the published
-articles by trigram similarity (pg_trgm), then matched with full-text search through the
-faq_unaccent configuration (unaccent, then English stemming). Title words weigh most,
-then summary and tags, then the body; articles that contain every query word rank above
-those that contain some. Snippets come from ts_headline.
+On PostgreSQL, each query word missing from the published articles is first corrected to
+the nearest of their words: pg_trgm finds candidates by trigram similarity, and the one
+within one or two edits (letter swaps included) wins. The words are then matched with
+full-text search through the faq_unaccent configuration (unaccent, then English stemming).
+Title words weigh most, then summary and tags, then the body; articles that contain every
+query word rank above those that contain some. Snippets come from ts_headline.
 
-On SQLite the same steps run in Python: words are corrected with difflib against the same
-vocabulary, matched as substrings of the folded text and scored by where they occur.
+On SQLite the same steps run in Python: difflib finds the correction candidates in the
+same vocabulary, and the words are matched as substrings of the folded text and scored by
+where they occur.
 
 Snippets are built from plain text, HTML-escaped, and only then given <mark> tags, so
 they are safe to insert into a page.
@@ -16,6 +18,7 @@ they are safe to insert into a page.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 
 from django.db import connection
@@ -24,15 +27,15 @@ from django.utils.html import escape
 from faq import cache as content_cache
 from faq.models import Article, SearchTerm
 from faq.services import SEARCH_CONFIG
-from faq.text import fold, words
+from faq.text import edit_distance, fold, words
 
 MAX_QUERY_WORDS = 8
 MAX_WORD_LENGTH = 40
 RESULT_LIMIT = 20
 # Words shorter than this are never corrected: too many short words are one edit apart.
 MIN_CORRECTED_LENGTH = 4
-# Lowest pg_trgm similarity at which a query word is replaced by a vocabulary word.
-MIN_SIMILARITY = 0.4
+# Vocabulary words considered as corrections of one query word.
+CANDIDATES_PER_WORD = 8
 # Highlight markers: private-use characters that rendered article text never contains.
 MARK_START = "\ue000"
 MARK_END = "\ue001"
@@ -92,23 +95,47 @@ def search_articles(query: str, *, limit: int = RESULT_LIMIT) -> SearchResults:
 
 
 def _correct_postgres(terms: tuple[str, ...]) -> tuple[str, ...]:
+    # pg_trgm's % operator (similarity of at least pg_trgm.similarity_threshold, 0.3 unless
+    # changed) finds the candidates through the trigram index; edit distance picks one.
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT t.position, match.word
+            SELECT t.position, match.word, match.similarity, match.documents
             FROM unnest(%s::text[]) WITH ORDINALITY AS t(token, position)
-            LEFT JOIN LATERAL (
-                SELECT word FROM faq_searchterm
-                WHERE length(t.token) >= %s AND word %% t.token AND similarity(word, t.token) >= %s
+            JOIN LATERAL (
+                SELECT word, similarity(word, t.token) AS similarity, documents
+                FROM faq_searchterm
+                WHERE length(t.token) >= %s AND word %% t.token
                 ORDER BY similarity(word, t.token) DESC, documents DESC, word
-                LIMIT 1
+                LIMIT %s
             ) AS match ON true
-            ORDER BY t.position
             """,
-            [list(terms), MIN_CORRECTED_LENGTH, MIN_SIMILARITY],
+            [list(terms), MIN_CORRECTED_LENGTH, CANDIDATES_PER_WORD],
         )
-        matches = [word for _, word in cursor.fetchall()]
-    return tuple(match or term for term, match in zip(terms, matches, strict=True))
+        rows = cursor.fetchall()
+    candidates: dict[int, list[tuple[str, float, int]]] = {}
+    for position, word, similarity, documents in rows:
+        candidates.setdefault(position - 1, []).append((word, similarity, documents))
+    return tuple(
+        _choose_correction(term, candidates.get(index, [])) for index, term in enumerate(terms)
+    )
+
+
+def _choose_correction(term: str, candidates: list[tuple[str, float, int]]) -> str:
+    """Return the candidate closest to term by edit distance, or term when none is close.
+
+    Candidates are (word, similarity, documents); ties go to the more similar, then the
+    more common word.
+    """
+    if len(term) < MIN_CORRECTED_LENGTH or any(word == term for word, _, _ in candidates):
+        return term
+    allowed = 1 if len(term) <= 5 else 2
+    scored = [
+        (edit_distance(term, word), -similarity, -documents, word)
+        for word, similarity, documents in candidates
+    ]
+    close = [entry for entry in scored if entry[0] <= allowed]
+    return min(close)[3] if close else term
 
 
 def _search_postgres(terms: tuple[str, ...], limit: int) -> tuple[SearchHit, ...]:
@@ -174,22 +201,18 @@ def marked_html(text: str) -> str:
     return html
 
 
-def _vocabulary() -> list[str]:
-    return list(SearchTerm.objects.values_list("word", flat=True))
-
-
 def _correct_python(terms: tuple[str, ...]) -> tuple[str, ...]:
     if all(len(term) < MIN_CORRECTED_LENGTH for term in terms):
         return terms
-    vocabulary = _vocabulary()
-    known = set(vocabulary)
+    documents = dict(SearchTerm.objects.values_list("word", "documents"))
     corrected = []
     for term in terms:
-        if len(term) < MIN_CORRECTED_LENGTH or term in known:
-            corrected.append(term)
-            continue
-        close = difflib.get_close_matches(term, vocabulary, n=1, cutoff=0.75)
-        corrected.append(close[0] if close else term)
+        close = difflib.get_close_matches(term, documents, n=CANDIDATES_PER_WORD, cutoff=0.6)
+        ratios = [difflib.SequenceMatcher(None, term, word).ratio() for word in close]
+        candidates = [
+            (word, ratio, documents[word]) for word, ratio in zip(close, ratios, strict=True)
+        ]
+        corrected.append(_choose_correction(term, candidates))
     return tuple(corrected)
 
 
@@ -259,10 +282,13 @@ def _python_score(article: Article, stems: list[str]) -> float:
 
 
 def _highlight(text: str, stems: list[str], *, whole: bool, window: int = 110) -> str:
-    """Return escaped text around the first match with every match marked; the title whole."""
+    """Return escaped text around the first match, with every word that starts with a stem
+    marked; the title is returned whole."""
     folded = fold(text)
     positions = sorted(
-        (start, start + len(stem)) for stem in stems for start in _find_all(folded, stem)
+        (match.start(), match.end())
+        for stem in stems
+        for match in re.finditer(rf"\b{re.escape(stem)}\w*", folded)
     )
     if whole:
         start, end = 0, len(text)
@@ -284,11 +310,3 @@ def _highlight(text: str, stems: list[str], *, whole: bool, window: int = 110) -
     prefix = "… " if start > 0 else ""
     suffix = " …" if end < len(text) else ""
     return marked_html(prefix + snippet + suffix)
-
-
-def _find_all(haystack: str, needle: str) -> list[int]:
-    found, start = [], haystack.find(needle)
-    while start != -1:
-        found.append(start)
-        start = haystack.find(needle, start + len(needle))
-    return found

@@ -43,3 +43,18 @@ def fold(text: str) -> str:
 def words(text: str) -> list[str]:
     """Return the folded words of text, in order, repeats kept."""
     return _WORD.findall(fold(text))
+
+
+def edit_distance(first: str, second: str) -> int:
+    """Return the optimal string alignment distance: insertions, deletions, substitutions and
+    swaps of two neighbouring letters each cost 1, so "reciept" is 1 from "receipt"."""
+    previous_row: list[int] = []
+    row = list(range(len(second) + 1))
+    for i, first_char in enumerate(first, start=1):
+        before, previous_row, row = previous_row, row, [i] + [0] * len(second)
+        for j, second_char in enumerate(second, start=1):
+            cost = 0 if first_char == second_char else 1
+            row[j] = min(previous_row[j] + 1, row[j - 1] + 1, previous_row[j - 1] + cost)
+            if i > 1 and j > 1 and first_char == second[j - 2] and first[i - 2] == second_char:
+                row[j] = min(row[j], before[j - 2] + 1)
+    return row[-1]
