@@ -152,7 +152,7 @@ def _sent_at(date: datetime | None, received_at: datetime) -> datetime:
     if date is None:
         return received_at
     if date > received_at + MAX_CLOCK_SKEW:
-        logger.info(
+        logger.debug(
             "mail Date %s is after its arrival %s; using the arrival time", date, received_at
         )
         return received_at
