@@ -208,6 +208,23 @@ MAIL_MAX_BYTES: int = env.int("MAIL_MAX_BYTES", default=25 * 1024 * 1024)
 # Webhook bodies larger than this are rejected with 413 before anything is stored.
 WEBHOOK_MAX_BYTES: int = env.int("WEBHOOK_MAX_BYTES", default=1024 * 1024)
 INBOUND_MAX_ATTEMPTS: int = env.int("INBOUND_MAX_ATTEMPTS", default=5)
+# A signed webhook timestamp further than this many seconds from our clock is rejected.
+WEBHOOK_TIMESTAMP_TOLERANCE: int = env.int("WEBHOOK_TIMESTAMP_TOLERANCE", default=300)
+
+# Calls to desk and chat APIs (integrations/http.py): read timeout and attempts per call, and
+# the longest single wait (Retry-After, backoff) a call sleeps before giving up as retryable.
+PROVIDER_HTTP_TIMEOUT: float = env.float("PROVIDER_HTTP_TIMEOUT", default=30.0)
+PROVIDER_HTTP_MAX_ATTEMPTS: int = env.int("PROVIDER_HTTP_MAX_ATTEMPTS", default=4)
+PROVIDER_HTTP_MAX_WAIT: float = env.float("PROVIDER_HTTP_MAX_WAIT", default=60.0)
+# Desk attachments larger than this are listed but not downloaded.
+DESK_ATTACHMENT_MAX_BYTES: int = env.int("DESK_ATTACHMENT_MAX_BYTES", default=20 * 1024 * 1024)
+# How far back the first poll of a new desk connection reaches.
+DESK_BACKFILL_DAYS: int = env.int("DESK_BACKFILL_DAYS", default=14)
+if PROVIDER_HTTP_TIMEOUT <= 0 or PROVIDER_HTTP_MAX_ATTEMPTS < 1 or PROVIDER_HTTP_MAX_WAIT < 0:
+    raise ImproperlyConfigured(
+        "PROVIDER_HTTP_TIMEOUT must be positive, PROVIDER_HTTP_MAX_ATTEMPTS at least 1 and "
+        "PROVIDER_HTTP_MAX_WAIT zero or more."
+    )
 
 # First-response SLA; the rules behind each value are in tickets/sla.py.
 SLA_TIME_ZONE: str = env.str("SLA_TIME_ZONE", default="Africa/Johannesburg")

@@ -41,6 +41,8 @@ Processor = Callable[[InboundItem], ProcessResult]
 PROCESSORS: dict[str, str] = {
     "mail": "integrations.mailbox.ingest.process_mail_item",
     "web_form": "integrations.webform.process_web_form_item",
+    "webhook": "integrations.webhooks.process_webhook_item",
+    "record": "integrations.sync.process_record_item",
 }
 
 

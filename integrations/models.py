@@ -42,9 +42,45 @@ class Connection(models.Model):
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # A poll holds the lease until this instant, so overlapping beat runs skip the connection.
+    sync_lease_until = models.DateTimeField(null=True, blank=True)
+    # The latest rejected webhook delivery and why, written at most once a minute per process.
+    webhook_rejected_at = models.DateTimeField(null=True, blank=True)
+    webhook_rejection = models.CharField(max_length=200, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_provider_display()})"
+
+    @property
+    def webhook_path(self) -> str:
+        return f"/hooks/{self.provider}/{self.webhook_token}"
+
+
+class ExternalTicket(models.Model):
+    """How far the hub has applied a desk or chat ticket: the source's updated_at last applied.
+
+    Status, priority and assignee from a snapshot older than this are not applied, so a late
+    delivery never rolls a ticket back; and polling skips tickets not changed since.
+    """
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="tickets")
+    external_id = models.CharField(max_length=128)
+    ticket = models.ForeignKey(
+        "tickets.Ticket", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    deleted = models.BooleanField(default=False)
+    applied_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "external_id"], name="external_ticket_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection.provider} ticket {self.external_id}"
 
 
 class InboundItem(models.Model):

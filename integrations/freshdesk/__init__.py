@@ -1,0 +1,1 @@
+"""Freshdesk (API v2): automation-rule webhooks and the REST API."""

@@ -1,0 +1,1 @@
+"""Zendesk Support: webhooks (trigger and event-subscription bodies) and the REST API."""
