@@ -18,6 +18,8 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "sync-mailbox": {"task": "integrations.tasks.sync_mailbox", "schedule": crontab()},
     "retry-inbound": {"task": "integrations.tasks.retry_failed_inbound", "schedule": crontab()},
+    # Polling under the desk and chat webhooks: repairs missed deliveries within minutes.
+    "sync-desks": {"task": "integrations.tasks.sync_desks", "schedule": crontab(minute="*/5")},
     "sla-tick": {"task": "tickets.tasks.sla_tick", "schedule": crontab()},
     # CELERY_TIMEZONE is Africa/Johannesburg, so this is Monday 08:00 SAST.
     "weekly-sla-summary": {

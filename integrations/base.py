@@ -200,6 +200,11 @@ class DeskAdapter(ABC):
         NotConfigured.
         """
 
+    def demo_records(self) -> list[TicketRecord]:
+        """Return complete records mapped from the provider's bundled demo files, without
+        network access; empty for providers without demo data."""
+        return []
+
     # ------------------------------------------------------------ helpers for subclasses
 
     def with_attachment_contents(self, record: TicketRecord) -> TicketRecord:

@@ -33,3 +33,11 @@ def sync_mailbox() -> None:
     from integrations.mailbox.sync import sync_configured_mailbox
 
     sync_configured_mailbox()
+
+
+@shared_task(name="integrations.tasks.sync_desks", ignore_result=True)
+def sync_desks(max_pages: int = 20) -> None:
+    # Polls every enabled desk and chat connection; a connection still being polled is skipped.
+    from integrations.sync import sync_enabled_connections
+
+    sync_enabled_connections(max_pages=max_pages)

@@ -17,10 +17,12 @@ webhook for that change, or the next window, usually brings it; nothing guarante
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -35,6 +37,7 @@ from tickets.models import Source
 
 logger = logging.getLogger(__name__)
 
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
 _DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 DEFAULT_PAGES_PER_WINDOW = 10
 
@@ -140,6 +143,21 @@ class FreshdeskAdapter(DeskAdapter):
             return ChangePage(records, next_cursor, done=False, progress=progress)
         next_cursor = {"window": _next_window(window, latest)}
         return ChangePage(records, next_cursor, done=False, progress=progress)
+
+    def demo_records(self) -> list[TicketRecord]:
+        data = json.loads((DEMO_DIR / "tickets.json").read_text(encoding="utf-8"))
+        agents = {str(a["id"]): mapping.agent_from_api(a) for a in data["agents"]}
+        table = tag_categories(self.config)
+        return [
+            mapping.ticket_record(
+                bundle["ticket"],
+                conversations=bundle["conversations"],
+                agents=agents,
+                tag_table=table,
+                status_map=self.config.get("status_map"),
+            )
+            for bundle in data["tickets"]
+        ]
 
     def _agent(self, agent_id: str) -> Person:
         """Look an agent up once per adapter; an agent the API key may not read keeps its id."""

@@ -7,10 +7,12 @@ incremental export (at most 1000, default 100) and "tag_categories". Credentials
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +27,7 @@ from tickets.models import Source
 
 logger = logging.getLogger(__name__)
 
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
 _SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # The export leaves out changes of the last minute and refuses a start_time that recent.
 _EXPORT_LAG = timedelta(minutes=1)
@@ -130,6 +133,19 @@ class ZendeskAdapter(DeskAdapter):
             done=bool(data.get("end_of_stream")),
             progress={"tickets": len(records)},
         )
+
+    def demo_records(self) -> list[TicketRecord]:
+        bundles = json.loads((DEMO_DIR / "tickets.json").read_text(encoding="utf-8"))["tickets"]
+        table = tag_categories(self.config)
+        return [
+            mapping.ticket_record(
+                bundle["ticket"],
+                users=client.users_by_id(bundle["users"]),
+                comments=bundle["comments"],
+                tag_table=table,
+            )
+            for bundle in bundles
+        ]
 
     def _start_time(self, cursor: Mapping[str, Any], since: datetime | None) -> int:
         if since is not None:
