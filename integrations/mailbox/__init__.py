@@ -1,0 +1,1 @@
+"""Support mailbox integration: mail sent to help@impactlink.org, read over IMAP."""
