@@ -280,3 +280,27 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# Live chat (chat/). Open chats an agent takes at most, unless their availability row says
+# otherwise; attempts to push an assignment or the off-hours message to the provider; how
+# long closed chats' transcripts are kept (days; 0 keeps them for ever); and the message a
+# visitor gets outside chat hours unless an "off-hours" canned response replaces it.
+CHAT_DEFAULT_CAPACITY: int = env.int("CHAT_DEFAULT_CAPACITY", default=3)
+CHAT_PUSH_MAX_ATTEMPTS: int = env.int("CHAT_PUSH_MAX_ATTEMPTS", default=6)
+CHAT_TRANSCRIPT_RETENTION_DAYS: int = env.int("CHAT_TRANSCRIPT_RETENTION_DAYS", default=1825)
+CHAT_OFF_HOURS_MESSAGE: str = env.str(
+    "CHAT_OFF_HOURS_MESSAGE",
+    default=(
+        "Hi {first_name}, thanks for your message. Our chat team is online 09:00–18:00 SAST, "
+        "Monday to Friday (not on public holidays). Your reference is {ticket_reference}: "
+        "we will reply as soon as we are back."
+    ),
+)
+if not 1 <= CHAT_DEFAULT_CAPACITY <= 50:
+    raise ImproperlyConfigured(
+        f"CHAT_DEFAULT_CAPACITY={CHAT_DEFAULT_CAPACITY} is invalid; use 1 to 50 open chats."
+    )
+if CHAT_PUSH_MAX_ATTEMPTS < 1 or CHAT_TRANSCRIPT_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured(
+        "CHAT_PUSH_MAX_ATTEMPTS must be at least 1 and CHAT_TRANSCRIPT_RETENTION_DAYS 0 or more."
+    )
