@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -55,8 +56,22 @@ class ConnectionAdmin(admin.ModelAdmin):
     form = ConnectionForm
     list_display = ("name", "provider", "enabled", "last_sync_at", "last_success_at", "short_error")
     list_filter = ("provider", "enabled")
-    readonly_fields = ("webhook_token", "cursor", "last_sync_at", "last_success_at", "last_error", "last_error_at", "credential_keys")
-    fields = ("name", "provider", "enabled", "config", "new_credentials", "credential_keys", *readonly_fields[:-1])
+    readonly_fields = (
+        "webhook_url", "webhook_rejection", "webhook_rejected_at", "cursor", "last_sync_at",
+        "last_success_at", "last_error", "last_error_at", "credential_keys",
+    )
+    fields = (
+        "name", "provider", "enabled", "config", "new_credentials", "credential_keys",
+        *readonly_fields[:-1],
+    )
+
+    @admin.display(description="Webhook URL")
+    def webhook_url(self, connection: Connection) -> str:
+        # The token in the path is the secret that names the connection; share it only with
+        # the provider's webhook settings.
+        if not connection.pk:
+            return "(shown after saving)"
+        return f"{settings.SITE_URL}{connection.webhook_path}"
 
     @admin.display(description="Stored credential names")
     def credential_keys(self, connection: Connection) -> str:
