@@ -43,8 +43,15 @@ class ChatOutbound(Protocol):
 # ---------------------------------------------------------------- queueing
 
 
-def queue_assignment(*, conversation: ChatConversation, agent: AbstractBaseUser) -> ProviderPush:
-    """Record that the provider must show the chat as the agent's, and send it after commit."""
+def queue_assignment(
+    *, conversation: ChatConversation, agent: AbstractBaseUser
+) -> ProviderPush | None:
+    """Record that the provider must show the chat as the agent's, and send it after commit.
+
+    Returns None for a disabled connection, which the hub does not write to.
+    """
+    if _connection_disabled(conversation):
+        return None
     push = ProviderPush.objects.create(
         conversation=conversation,
         kind=ProviderPush.Kind.ASSIGN,
@@ -59,7 +66,12 @@ def queue_assignment(*, conversation: ChatConversation, agent: AbstractBaseUser)
 
 
 def queue_off_hours_message(*, conversation: ChatConversation) -> ProviderPush | None:
-    """Send the visitor the off-hours message once per conversation; None if already queued."""
+    """Send the visitor the off-hours message once per conversation.
+
+    Returns None when it was queued before or the connection is disabled.
+    """
+    if _connection_disabled(conversation):
+        return None
     if ProviderPush.objects.filter(
         conversation=conversation, kind=ProviderPush.Kind.OFF_HOURS_MESSAGE
     ).exists():
@@ -76,6 +88,16 @@ def queue_off_hours_message(*, conversation: ChatConversation) -> ProviderPush |
         return None
     _send_after_commit(push.pk)
     return push
+
+
+def _connection_disabled(conversation: ChatConversation) -> bool:
+    connection = conversation.connection
+    if connection is not None and not connection.enabled:
+        logger.debug(
+            "chat %s: connection %s is disabled, nothing pushed", conversation.pk, connection.name
+        )
+        return True
+    return False
 
 
 def off_hours_text(conversation: ChatConversation) -> str:
@@ -121,6 +143,8 @@ def send_push(push_id: int, *, now: datetime | None = None) -> ProviderPush | No
         try:
             if conversation.connection is None:
                 raise NotConfigured(f"chat {conversation.pk} has no connection to send through")
+            if not conversation.connection.enabled:
+                raise NotConfigured(f"connection {conversation.connection.name!r} is disabled")
             adapter = adapter_for(conversation.connection)
             if not isinstance(adapter, ChatOutbound):
                 raise NotConfigured(f"the {conversation.provider} adapter cannot send chat changes")

@@ -21,6 +21,13 @@ app.conf.beat_schedule = {
     # Polling under the desk and chat webhooks: repairs missed deliveries within minutes.
     "sync-desks": {"task": "integrations.tasks.sync_desks", "schedule": crontab(minute="*/5")},
     "sla-tick": {"task": "tickets.tasks.sla_tick", "schedule": crontab()},
+    # Routes waiting chats (an agent freed up, chat hours opened), closes chats solved in the
+    # hub with their transcripts, and resends failed pushes to the chat providers.
+    "chat-housekeeping": {"task": "chat.tasks.chat_housekeeping", "schedule": crontab()},
+    "purge-chat-transcripts": {
+        "task": "chat.tasks.purge_transcripts",
+        "schedule": crontab(minute=30, hour=2),
+    },
     # CELERY_TIMEZONE is Africa/Johannesburg, so this is Monday 08:00 SAST.
     "weekly-sla-summary": {
         "task": "tickets.tasks.send_weekly_sla_summary",

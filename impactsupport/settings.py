@@ -123,7 +123,7 @@ REDIS_URL: str = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "impactsupport.redis_cache.ReusingRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="hub"),
         }
@@ -281,13 +281,13 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
-# Live chat (chat/). Open chats an agent takes at most, unless their availability row says
-# otherwise; attempts to push an assignment or the off-hours message to the provider; how
-# long closed chats' transcripts are kept (days; 0 keeps them for ever); and the message a
-# visitor gets outside chat hours unless an "off-hours" canned response replaces it.
+# Live chat (chat/). Open chats a new agent takes at most; each agent's own value is editable.
 CHAT_DEFAULT_CAPACITY: int = env.int("CHAT_DEFAULT_CAPACITY", default=3)
+# Attempts to push an assignment or the off-hours message to the chat provider.
 CHAT_PUSH_MAX_ATTEMPTS: int = env.int("CHAT_PUSH_MAX_ATTEMPTS", default=6)
+# Days a closed chat's transcript is kept before its text is purged; 0 keeps it for ever.
 CHAT_TRANSCRIPT_RETENTION_DAYS: int = env.int("CHAT_TRANSCRIPT_RETENTION_DAYS", default=1825)
+# What a visitor gets outside chat hours, unless an "off-hours" canned response replaces it.
 CHAT_OFF_HOURS_MESSAGE: str = env.str(
     "CHAT_OFF_HOURS_MESSAGE",
     default=(

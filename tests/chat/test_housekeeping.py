@@ -18,7 +18,9 @@ def test_solved_in_hub_gets_transcript(make_agent, open_chat, time_machine):
     make_agent("Johan Botha", Category.PAYMENT)
     chat = open_chat(Category.PAYMENT)
     routing.route_conversation(conversation=chat, now=OPEN_HOURS)
-    change_status(ticket=ticket_of(chat), status=Status.SOLVED, actor=None, reason="agent solved it")
+    change_status(
+        ticket=ticket_of(chat), status=Status.SOLVED, actor=None, reason="agent solved it"
+    )
 
     chat_housekeeping()
 
