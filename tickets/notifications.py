@@ -24,6 +24,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 
 from tickets import escalation
+from tickets.bulk_writes import update_rows
 from tickets.models import (
     EscalationLevel,
     EscalationLevelConfig,
@@ -39,7 +40,7 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 # A row left "sending" this long by a crashed worker is claimed again.
 CLAIM_LEASE = timedelta(minutes=10)
-CLAIM_BATCH = 500
+CLAIM_BATCH = 5000
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 
 _SUBJECT_PREFIX = {
@@ -193,7 +194,7 @@ def _deliver_batch(
                 events.append(_sent_event(notification, now=now))
     finally:
         mail.close()
-    SlaNotification.objects.bulk_update(
+    update_rows(
         batch,
         [
             "state",

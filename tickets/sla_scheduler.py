@@ -19,7 +19,7 @@ from tickets.sla_sync import RefreshReport, refresh_tickets_sla
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000
 # Fields the evaluation reads; the rest of the ticket row stays in the database.
 _TICKET_FIELDS = (
     "id",

@@ -22,6 +22,7 @@ from datetime import datetime
 from django.db.models import Q
 
 from tickets import escalation
+from tickets.bulk_writes import update_rows
 from tickets.business_calendar import to_microseconds
 from tickets.models import (
     AuthorKind,
@@ -175,7 +176,7 @@ def refresh_tickets_sla(
     if alerts:
         _record_alerts(alerts, events, now=now, report=report)
     if changed:
-        Ticket.objects.bulk_update(changed, _SLA_FIELDS)
+        update_rows(changed, _SLA_FIELDS)
     if stopping:
         outcomes = [_outcome(ticket, result, history) for ticket, result, history in stopping]
         SlaOutcome.objects.bulk_create(outcomes, ignore_conflicts=True)
@@ -415,7 +416,7 @@ def _record_alerts(
 
     SlaNotification.objects.bulk_create(rows, ignore_conflicts=True)
     if raised:
-        Ticket.objects.bulk_update(raised, ["escalation_level", "updated_at"])
+        update_rows(raised, ["escalation_level", "updated_at"])
     report.alerts_recorded += len(rows)
     report.escalated += len(raised)
 

@@ -10,10 +10,23 @@ from django.utils import timezone
 
 @shared_task(name="tickets.tasks.sla_tick", ignore_result=True)
 def sla_tick() -> str:
-    """Re-evaluate due SLA timers, record alerts and send them; beat runs it every minute."""
+    """Re-evaluate due SLA timers and record their alerts; beat runs it every minute.
+
+    Sending is queued as its own task, so a slow mail server never delays the next tick.
+    """
     from tickets.sla_scheduler import run_sla_scheduler
 
-    return run_sla_scheduler(now=timezone.now()).summary()
+    report = run_sla_scheduler(now=timezone.now(), deliver=False)
+    deliver_sla_notifications.delay()
+    return report.summary()
+
+
+@shared_task(name="tickets.tasks.deliver_sla_notifications", ignore_result=True)
+def deliver_sla_notifications() -> int:
+    """Send the SLA alerts that are due, retries included; returns how many were sent."""
+    from tickets.notifications import deliver_due_notifications
+
+    return deliver_due_notifications(now=timezone.now()).sent
 
 
 @shared_task(name="tickets.tasks.recompute_open_sla_timers", ignore_result=True)

@@ -11,6 +11,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+import time_machine
 from aiosmtpd.controller import Controller
 from django.contrib.auth.models import Group, Permission
 from django.core import mail
@@ -349,3 +350,30 @@ def test_refresh_then_scheduler_for_breach_found_by_services() -> None:
     run_sla_scheduler(now=sast("2026-12-01 12:10"))
 
     assert [kind for _, kind, _ in sent()] == ["breach"]
+
+
+def test_celery_tick_records_then_delivers() -> None:
+    from tickets import tasks
+
+    open_ticket("2026-12-01 10:00")
+
+    # The task reads the clock itself, so the clock is set for it.
+    with time_machine.travel(sast("2026-12-01 11:31"), tick=False):
+        summary = tasks.sla_tick.delay().get()
+
+    assert "1 alert(s) recorded" in summary
+    assert recipients_of("SLA at risk") == [[LEVEL_ADDRESSES[1]]]
+
+
+def test_beat_runs_tick_and_summary() -> None:
+    from impactsupport.celery import app
+
+    schedule = app.conf.beat_schedule
+    tick = schedule["sla-tick"]["schedule"]
+    weekly = schedule["weekly-sla-summary"]["schedule"]
+
+    assert schedule["sla-tick"]["task"] == "tickets.tasks.sla_tick"
+    assert tick.minute == set(range(60))
+    assert weekly.day_of_week == {1}
+    assert (weekly.hour, weekly.minute) == ({8}, {0})
+    assert app.conf.timezone == "Africa/Johannesburg"
