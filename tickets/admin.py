@@ -33,6 +33,7 @@ from tickets.models import (
     Ticket,
     TicketEvent,
 )
+from tickets.sla_admin import SlaNotificationInline, sla_timeline_html
 
 
 class EstimatedCountPaginator(Paginator):
@@ -206,6 +207,7 @@ class TicketAdmin(admin.ModelAdmin):
         "received_at",
         "last_message_at",
         "sla_summary",
+        "sla_timeline",
     )
     fieldsets = (
         (None, {"fields": ("reference", "subject", "contact", "source", "channel", "external_id")}),
@@ -224,8 +226,9 @@ class TicketAdmin(admin.ModelAdmin):
             },
         ),
         ("Timing", {"fields": ("created_in_source_at", "received_at", "last_message_at", "sla_summary")}),
+        ("SLA timeline", {"fields": ("sla_timeline",)}),
     )
-    inlines = [MessageInline, TicketEventInline]
+    inlines = [MessageInline, SlaNotificationInline, TicketEventInline]
     actions = [
         "assign_to_me",
         "mark_open",
@@ -262,6 +265,10 @@ class TicketAdmin(admin.ModelAdmin):
             return "No first-response timer"
         due = timezone.localtime(ticket.sla_due_at).strftime("%Y-%m-%d %H:%M") if ticket.sla_due_at else "-"
         return f"{ticket.get_sla_state_display()} · policy {ticket.sla_policy or '-'} · due {due} SAST"
+
+    @admin.display(description="First-response timer")
+    def sla_timeline(self, ticket: Ticket) -> str:
+        return sla_timeline_html(ticket)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

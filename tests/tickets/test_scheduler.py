@@ -15,6 +15,7 @@ import time_machine
 from aiosmtpd.controller import Controller
 from django.contrib.auth.models import Group, Permission
 from django.core import mail
+from django.urls import reverse
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
@@ -377,3 +378,38 @@ def test_beat_runs_tick_and_summary() -> None:
     assert weekly.day_of_week == {1}
     assert (weekly.hour, weekly.minute) == ({8}, {0})
     assert app.conf.timezone == "Africa/Johannesburg"
+
+
+def test_ticket_page_shows_timeline(admin_client, settings) -> None:  # type: ignore[no-untyped-def]
+    # Admin pages link static files; the hashed manifest exists only after collectstatic.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    ticket = open_ticket("2026-12-01 10:00")
+    run_sla_scheduler(now=sast("2026-12-01 12:01"))
+
+    response = admin_client.get(reverse("admin:tickets_ticket_change", args=[ticket.pk]))
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Tue 2026-12-01 12:00:00 SAST" in body
+    assert "Breach alert" in body
+    assert LEVEL_ADDRESSES[1] in body
+
+
+def test_admin_retry_requeues_abandoned(admin_client) -> None:  # type: ignore[no-untyped-def]
+    ticket = open_ticket("2026-12-01 10:00")
+    run_sla_scheduler(now=sast("2026-12-01 11:31"))
+    SlaNotification.objects.update(state="abandoned", attempts=MAX_ATTEMPTS, next_attempt_at=None)
+    notification = SlaNotification.objects.get(ticket=ticket)
+
+    response = admin_client.post(
+        reverse("admin:tickets_slanotification_changelist"),
+        {"action": "retry_now", "_selected_action": [notification.pk]},
+    )
+
+    notification.refresh_from_db()
+    assert response.status_code == 302
+    assert notification.state == "pending"
+    assert notification.attempts == 0

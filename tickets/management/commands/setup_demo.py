@@ -20,6 +20,7 @@ DEMO_STEPS: list[tuple[str, list[str], str]] = [
     ("import_mail", ["--demo"], "demo mailbox"),
     ("demo_desks", [], "Zendesk and Freshdesk demo tickets"),
     ("demo_chat", [], "Intercom and Crisp demo chats"),
+    ("demo_sla", [], "demo agents' replies and tickets at risk"),
     ("sla_tick", [], "SLA scheduler run"),
 ]
 
