@@ -10,7 +10,7 @@ Checks run in a fixed order, each failure with its own status and log reason:
 An accepted delivery is stored as an InboundItem of kind "webhook" under the adapter's
 delivery key, so a redelivery is recognised, and processing is queued after the insert
 commits. Events the hub does not use are stored as ignored, with a 200 response. The view does
-no session, user or template work: one lookup, one insert, one enqueue.
+no session, user or template work: one cached lookup, one INSERT statement, one enqueue.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping
 
 from django.conf import settings
+from django.db import connection as db
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -34,7 +35,7 @@ from integrations.base import (
     ProviderError,
     WebhookRejected,
 )
-from integrations.inbound import PermanentFailure, ProcessResult, store_item
+from integrations.inbound import PermanentFailure, ProcessResult, schedule_processing
 from integrations.models import Connection, InboundItem
 from integrations.registry import UnknownProvider, adapter_for
 
@@ -71,17 +72,8 @@ rejections = RepeatLimiter()
 
 @csrf_exempt
 def receive_webhook(request: HttpRequest, provider: str, token: str) -> HttpResponse:
-    connection = Connection.objects.filter(provider=provider, webhook_token=token).first()
-    if connection is None or not connection.enabled:
-        reason = "unknown_connection" if connection is None else "disabled_connection"
-        _log_rejection(connection, provider, 404, reason, f"token {token[:4]}…")
-        return HttpResponse(status=404)
-    try:
-        adapter = adapter_for(connection)
-    except UnknownProvider:
-        _log_rejection(connection, provider, 404, "no_adapter", "")
-        return HttpResponse(status=404)
-    if not adapter.accepts_webhooks:
+    connection, adapter = _endpoint(provider, token)
+    if connection is None or adapter is None:
         return HttpResponse(status=404)
     if request.method == "HEAD":
         # Some providers (Intercom) send HEAD to check the URL before they send events to it.
@@ -102,6 +94,36 @@ def receive_webhook(request: HttpRequest, provider: str, token: str) -> HttpResp
         return JsonResponse({"error": rejection.reason}, status=rejection.status)
 
     return _store(adapter, connection, body, request.headers, event.name, event.ignored)
+
+
+# Connections looked up by (provider, token), kept this many seconds per process: a connection
+# disabled or changed in admin takes effect within this time.
+ENDPOINT_CACHE_SECONDS = 5.0
+_endpoints: dict[tuple[str, str], tuple[float, Connection | None, DeskAdapter | None]] = {}
+
+
+def _endpoint(provider: str, token: str) -> tuple[Connection | None, DeskAdapter | None]:
+    """Return the enabled connection and its adapter for a webhook URL, or (None, None)."""
+    now = time.monotonic()
+    cached = _endpoints.get((provider, token))
+    if cached is not None and cached[0] > now:
+        return cached[1], cached[2]
+    connection = Connection.objects.filter(provider=provider, webhook_token=token).first()
+    adapter = None
+    if connection is None or not connection.enabled:
+        reason = "unknown_connection" if connection is None else "disabled_connection"
+        _log_rejection(connection, provider, 404, reason, f"token {token[:4]}…")
+    else:
+        try:
+            adapter = adapter_for(connection)
+        except UnknownProvider:
+            _log_rejection(connection, provider, 404, "no_adapter", "")
+        if adapter is not None and not adapter.accepts_webhooks:
+            adapter = None
+    if len(_endpoints) > 1000:
+        _endpoints.clear()
+    _endpoints[(provider, token)] = (now + ENDPOINT_CACHE_SECONDS, connection, adapter)
+    return connection, adapter
 
 
 def _read_body(request: HttpRequest, limit: int) -> bytes | None:
@@ -125,32 +147,61 @@ def _store(
     event_name: str,
     ignored: str,
 ) -> JsonResponse:
-    item, created = store_item(
+    item = InboundItem(
         kind=InboundItem.Kind.WEBHOOK,
         provider=connection.provider,
         connection=connection,
-        idempotency_key=adapter.delivery_key(body, headers),
+        idempotency_key=adapter.delivery_key(body, headers)[:200],
         payload=body,
+        size=len(body),
         meta={"headers": adapter.headers_to_store(headers), "event": event_name[:100]},
-        enqueue=not ignored,
     )
-    if not created:
+    if ignored:
+        item.state = InboundItem.State.IGNORED
+        item.outcome = "ignored"
+        item.processed_at = item.received_at
+    item_id = _insert_once(item)
+    if item_id is None:
+        existing = InboundItem.objects.filter(idempotency_key=item.idempotency_key).values("pk")
+        existing_id = existing[0]["pk"] if existing else None
         logger.info(
             "webhook delivery for connection %s is a redelivery of item %s",
             connection.name,
-            item.pk,
+            existing_id,
         )
-        return JsonResponse({"status": "duplicate", "item": item.pk}, status=200)
+        return JsonResponse({"status": "duplicate", "item": existing_id}, status=200)
     if ignored:
-        InboundItem.objects.filter(pk=item.pk).update(
-            state=InboundItem.State.IGNORED, outcome="ignored", processed_at=timezone.now()
-        )
         logger.info(
             "webhook item %s on connection %s ignored: %s (%s)",
-            item.pk, connection.name, event_name, ignored,
+            item_id, connection.name, event_name, ignored,
         )
-        return JsonResponse({"status": "ignored", "item": item.pk}, status=200)
-    return JsonResponse({"status": "accepted", "item": item.pk}, status=202)
+        return JsonResponse({"status": "ignored", "item": item_id}, status=200)
+    schedule_processing(item_id)
+    return JsonResponse({"status": "accepted", "item": item_id}, status=202)
+
+
+def _insert_once(item: InboundItem) -> int | None:
+    """Insert an unsaved item unless its idempotency key is stored; return its id or None.
+
+    One statement, INSERT … ON CONFLICT DO NOTHING RETURNING (PostgreSQL, and SQLite from
+    3.35), so a new delivery costs one round trip and a redelivery never aborts the
+    surrounding transaction. The same row store_item would write.
+    """
+    fields = [f for f in InboundItem._meta.concrete_fields if not f.primary_key]
+    quote = db.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    values = [f.get_db_prep_save(f.pre_save(item, add=True), connection=db) for f in fields]
+    key_column = quote(InboundItem._meta.get_field("idempotency_key").column)
+    # Identifiers come from the model's metadata and every value is a parameter.
+    table = quote(InboundItem._meta.db_table)
+    returned = quote(InboundItem._meta.pk.column)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+    sql += f"ON CONFLICT ({key_column}) DO NOTHING RETURNING {returned}"
+    with db.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
 
 
 def _log_rejection(
