@@ -41,7 +41,7 @@ def process_chat_record_item(item: InboundItem) -> ProcessResult:
 def _after_apply(item: InboundItem, result: ProcessResult) -> None:
     if result.ticket_id is None:
         return
-    ticket = Ticket.objects.filter(pk=result.ticket_id).first()
+    ticket = Ticket.objects.select_related("chat").filter(pk=result.ticket_id).first()
     if ticket is None:
         return
     try:

@@ -132,7 +132,7 @@ def send_push(push_id: int, *, now: datetime | None = None) -> ProviderPush | No
     now = now or timezone.now()
     with transaction.atomic():
         push = (
-            ProviderPush.objects.select_for_update(skip_locked=True)
+            ProviderPush.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("conversation__connection")
             .filter(pk=push_id, state__in=[ProviderPush.State.PENDING, ProviderPush.State.FAILED])
             .first()

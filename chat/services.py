@@ -51,21 +51,28 @@ def sync_conversation(
     A conversation seen for the first time is routed. A solved, closed or deleted one is
     closed and gets its transcript. A closed one the customer reopened goes back in line.
     The decision reads stored state only, so calling it again for a redelivery changes nothing.
+    The ticket must be freshly read; its chat record is used when it was loaded with it.
     """
     now = now or timezone.now()
     provider = connection.provider if connection else ticket.source
-    conversation, created = ensure_conversation(
-        ticket=ticket, provider=provider, external_id=ticket.external_id, connection=connection
-    )
-    ticket.refresh_from_db(fields=["status", "assignee", "category"])
+    try:
+        conversation: ChatConversation = ticket.chat  # type: ignore[attr-defined]
+        created = False
+    except ChatConversation.DoesNotExist:
+        conversation, created = ensure_conversation(
+            ticket=ticket, provider=provider, external_id=ticket.external_id, connection=connection
+        )
 
-    if connection is not None and _deleted_at_provider(connection, ticket):
-        if conversation.deleted_at is None:
-            conversation_deleted(
-                conversation=conversation, deleted_at=_closed_at(ticket, now), actor_label=provider
-            )
-        return conversation
     if ticket.status in FINISHED_STATUSES:
+        # The provider's deletion closes the ticket, so only a finished ticket can be deleted.
+        if connection is not None and _deleted_at_provider(connection, ticket):
+            if conversation.deleted_at is None:
+                conversation_deleted(
+                    conversation=conversation,
+                    deleted_at=_closed_at(ticket, now),
+                    actor_label=provider,
+                )
+            return conversation
         if conversation.routing != ChatConversation.Routing.CLOSED or created:
             conversation_closed(
                 conversation=conversation, closed_at=_closed_at(ticket, now), actor_label=provider
@@ -239,11 +246,15 @@ def adopt_unlinked_chats(*, now: datetime | None = None, limit: int = 200) -> in
     from integrations.models import ExternalTicket
 
     now = now or timezone.now()
-    unlinked = Ticket.objects.filter(
-        source__in=CHAT_SOURCES,
-        chat__isnull=True,
-        received_at__gte=now - timedelta(days=7),
-    ).order_by("pk")[:limit]
+    unlinked = (
+        Ticket.objects.select_related("chat")
+        .filter(
+            source__in=CHAT_SOURCES,
+            chat__isnull=True,
+            received_at__gte=now - timedelta(days=7),
+        )
+        .order_by("pk")[:limit]
+    )
     handled = 0
     for ticket in unlinked:
         link = (
