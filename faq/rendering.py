@@ -3,8 +3,8 @@
 Everything an editor writes is rendered by Python-Markdown and then cleaned by nh3 (the
 ammonia sanitiser) against an allowlist. The sanitiser runs after rendering, so raw HTML
 inside the Markdown, entity-encoded URLs and links produced by Markdown syntax all pass
-through the same filter: no script or style elements, no event-handler or style
-attributes, and only http, https, mailto and tel URLs (or relative ones).
+through the same filter. It keeps no script or style elements and no event-handler or
+style attributes, and it allows only http, https, mailto and tel URLs or relative ones.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from faq.text import edit_distance, fold, words
 
 MAX_QUERY_WORDS = 8
 MAX_WORD_LENGTH = 40
-RESULT_LIMIT = 20
+RESULT_LIMIT = 10
 # Words shorter than this are never corrected: too many short words are one edit apart.
 MIN_CORRECTED_LENGTH = 4
 # Vocabulary words considered as corrections of one query word.
@@ -95,6 +95,12 @@ def search_articles(query: str, *, limit: int = RESULT_LIMIT) -> SearchResults:
 
 
 def _correct_postgres(terms: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [term for term in terms if len(term) >= MIN_CORRECTED_LENGTH]
+    if unknown:
+        known = set(SearchTerm.objects.filter(word__in=unknown).values_list("word", flat=True))
+        unknown = [term for term in unknown if term not in known]
+    if not unknown:
+        return terms
     # pg_trgm's % operator (similarity of at least pg_trgm.similarity_threshold, 0.3 unless
     # changed) finds the candidates through the trigram index; edit distance picks one.
     with connection.cursor() as cursor:
@@ -110,14 +116,14 @@ def _correct_postgres(terms: tuple[str, ...]) -> tuple[str, ...]:
                 LIMIT %s
             ) AS match ON true
             """,
-            [list(terms), MIN_CORRECTED_LENGTH, CANDIDATES_PER_WORD],
+            [unknown, MIN_CORRECTED_LENGTH, CANDIDATES_PER_WORD],
         )
         rows = cursor.fetchall()
-    candidates: dict[int, list[tuple[str, float, int]]] = {}
+    candidates: dict[str, list[tuple[str, float, int]]] = {}
     for position, word, similarity, documents in rows:
-        candidates.setdefault(position - 1, []).append((word, similarity, documents))
+        candidates.setdefault(unknown[position - 1], []).append((word, similarity, documents))
     return tuple(
-        _choose_correction(term, candidates.get(index, [])) for index, term in enumerate(terms)
+        _choose_correction(term, candidates[term]) if term in candidates else term for term in terms
     )
 
 

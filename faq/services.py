@@ -34,8 +34,10 @@ _LONG_NUMBER = re.compile(r"\d[\d -]{5,}\d")
 
 
 def normalise_markdown(source: str) -> str:
-    """Return Markdown with LF line ends and no trailing blank lines, as both the loader
-    and the admin form store it; browsers submit text areas with CRLF."""
+    """Return Markdown with LF line ends and no trailing blank lines.
+
+    The loader and the admin form both store this form, because browsers submit text
+    areas with CRLF line ends."""
     return source.replace("\r\n", "\n").replace("\r", "\n").strip() + "\n"
 
 
@@ -167,6 +169,8 @@ def refresh_search_terms() -> None:
                 ) WHERE length(word) BETWEEN 3 AND 64
                 """
             )
+            # Fresh statistics let the planner use the trigram index on the new rows.
+            cursor.execute("ANALYZE faq_searchterm")
         return
 
     documents: dict[str, int] = {}
@@ -183,7 +187,7 @@ def refresh_search_terms() -> None:
 
 @dataclass(frozen=True)
 class VoteOutcome:
-    """What a vote did: "recorded", "changed" or "unchanged" (the same answer again)."""
+    """What a vote did: "recorded", "changed" or "unchanged" (the same vote again)."""
 
     outcome: str
     vote: Vote
@@ -191,7 +195,7 @@ class VoteOutcome:
 
 @transaction.atomic
 def record_vote(*, article: Article, visitor_hash: str, helpful: bool) -> VoteOutcome:
-    """Record one visitor's answer; a second answer replaces the first and moves the count."""
+    """Record one visitor's vote; a different second vote replaces it and moves the count."""
     now = timezone.now()
     try:
         with transaction.atomic():

@@ -14,9 +14,11 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from faq import cache as content_cache
 from faq import http, ratelimit, selectors, services
 from faq.forms import ContactForm
 from faq.links import canonical_url, json_ld
@@ -133,25 +135,41 @@ def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:MAX_QUERY_LENGTH].strip()
     if set(request.GET) - {"q"}:
         return redirect(f"{reverse('faq:search')}?{_query_string(query)}")
-    results = search_articles(query) if query else None
-    if results is not None and not results.hits and _may_record_miss(request):
+
+    # The whole page is cached per query, but outside the page cache middleware, because
+    # every search that finds nothing must still reach record_search_miss.
+    urlconf = str(getattr(request, "urlconf", None) or settings.ROOT_URLCONF)
+    key = content_cache.hashed_key("faq:search-page", urlconf, query)
+    cached, version = None, 0
+    if content_cache.cache_enabled():
+        cached, version = content_cache.get_versioned(key)
+    if cached is not None:
+        html, found = cached
+    else:
+        html, found = _render_search(request, query)
+        if content_cache.cache_enabled():
+            content_cache.set_versioned(key, (html, found), version=version)
+
+    if query and not found and _may_record_miss(request):
         services.record_search_miss(query=query)
+    response = HttpResponse(html)
+    patch_cache_control(response, public=True, max_age=http.PUBLIC_MAX_AGE)
+    return response
+
+
+def _render_search(request: HttpRequest, query: str) -> tuple[bytes, bool]:
+    results = search_articles(query) if query else None
+    nothing_found = results is not None and not results.hits
     context: dict[str, Any] = {
         "query": query,
         "results": results,
-        "popular": selectors.popular_articles() if results is not None and not results.hits else [],
-        "form": ContactForm() if results is not None and not results.hits else None,
+        "popular": selectors.popular_articles() if nothing_found else [],
+        "form": ContactForm() if nothing_found else None,
         "canonical": canonical_url("faq:search"),
         "meta_description": "Search the ImpactLink help centre.",
         "noindex": True,
     }
-    response = render(request, "faq/search.html", context)
-    # Unlike other pages, a search is never stored by the page cache, because each search
-    # that finds nothing must reach search misses; browsers may still keep it.
-    from django.utils.cache import patch_cache_control
-
-    patch_cache_control(response, public=True, max_age=http.PUBLIC_MAX_AGE)
-    return response
+    return render(request, "faq/search.html", context).content, not nothing_found
 
 
 def _may_record_miss(request: HttpRequest) -> bool:
