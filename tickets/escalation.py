@@ -1,8 +1,8 @@
 """Pure decisions of the SLA alert walk: which thresholds passed, which alerts to record, who hears.
 
 The walk has five thresholds in a fixed order: the at-risk warning, the breach (both L1), then
-escalation levels L2, L3 and L4. Each passes at most once per ticket, and each gets one
-SlaNotification row. Nothing here reads the clock or the database.
+escalation levels L2, L3 and L4. Each gets at most one SlaNotification row per ticket,
+because a unique constraint on (ticket, kind, level) rejects a second one. Nothing here reads the clock or the database.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def raised_level(current_level: int, plans: Sequence[AlertPlan]) -> int | None:
 
 
 class Audience(Enum):
-    """Who receives an alert; the recipients themselves are configured per level in admin."""
+    """Recipient group of an alert; the people in each group are set per level in admin."""
 
     ASSIGNEE = "assignee"
     LEVEL = "level"

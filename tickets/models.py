@@ -147,8 +147,8 @@ class Ticket(models.Model):
     # The next instant at which the timer changes without a new event; the scheduler reads
     # only tickets whose instant has passed.
     sla_next_check_at = models.DateTimeField(null=True, blank=True)
-    # Set when the timer stops (first response, or a cancel); a stopped timer is never
-    # recomputed, and its figures are kept in SlaOutcome.
+    # Set when the timer stops (first response, or a cancel). A stopped timer's figures are
+    # never recomputed, and they are kept in SlaOutcome.
     sla_stopped_at = models.DateTimeField(null=True, blank=True)
     # How many SLA thresholds, in the order warning, breach, L2, L3, L4, already have an
     # SlaNotification row. The scheduler writes the rows for the thresholds past this count.
@@ -401,7 +401,7 @@ class SlaOutcome(models.Model):
 
 
 class EscalationLevelConfig(models.Model):
-    """Who is told when a ticket reaches one escalation level, and where.
+    """Recipients of the alerts for one escalation level, and the webhook they go to.
 
     L1's recipients are the support team: they get the at-risk warning for unassigned tickets
     and, with the managers' SLA feed, the breach alert. L2 to L4 are paged as the walk reaches

@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 # After this many failed attempts a notification is abandoned (about three hours of retries).
 MAX_ATTEMPTS = 8
 # A row left "sending" this long by a crashed worker is claimed again.
+# NOTE: a worker that dies after sending but before storing the outcome leaves its rows
+# "sending", so those alerts go out a second time after the lease: at least once, never lost.
 CLAIM_LEASE = timedelta(minutes=10)
 CLAIM_BATCH = 5000
 WEBHOOK_TIMEOUT_SECONDS = 10.0
@@ -63,7 +65,7 @@ class DeliveryReport:
 class Recipients:
     emails: list[str] = field(default_factory=list)
     webhook_url: str = ""
-    # Why nobody is told, when the level is switched off.
+    # The reason nothing is sent: the level is switched off in admin.
     disabled_reason: str = ""
 
 
@@ -188,7 +190,16 @@ def _deliver_batch(
     events: list[TicketEvent] = []
     try:
         for notification in batch:
-            _deliver_one(notification, directory, mail, now=now)
+            try:
+                _deliver_one(notification, directory, mail, now=now)
+            except Exception as error:  # noqa: BLE001 - one broken row must not strand the batch
+                # Earlier rows in the batch were sent; storing this one as failed keeps them
+                # from being claimed and sent again when the claim lease runs out.
+                logger.exception(
+                    "sla notification %s raised while sending: ticket=%s", notification.pk,
+                    notification.ticket_id,
+                )
+                _record_failure(notification, f"unexpected error ({type(error).__name__})", now=now)
             _count(report, notification)
             if notification.state == SlaNotification.State.SENT:
                 events.append(_sent_event(notification, now=now))
@@ -213,7 +224,10 @@ def _deliver_batch(
 def _deliver_one(
     notification: SlaNotification, directory: RecipientDirectory, mail: object, *, now: datetime
 ) -> None:
-    """Send what has not been sent yet and set the row's new state; never raises for a send."""
+    """Send what has not been sent yet and set the row's new state.
+
+    Mail server and webhook failures end as a failed row with a retry time, not an exception.
+    """
     recipients = directory.recipients_for(notification)
     if recipients.disabled_reason:
         notification.state = SlaNotification.State.SKIPPED
@@ -254,7 +268,12 @@ def _deliver_one(
         )
         return
 
-    notification.last_error = "; ".join(errors)[:2000]
+    _record_failure(notification, "; ".join(errors), now=now)
+
+
+def _record_failure(notification: SlaNotification, error: str, *, now: datetime) -> None:
+    """Schedule the next attempt with backoff, or abandon the row after MAX_ATTEMPTS."""
+    notification.last_error = error[:2000]
     if notification.attempts >= MAX_ATTEMPTS:
         notification.state = SlaNotification.State.ABANDONED
         notification.next_attempt_at = None

@@ -40,8 +40,8 @@ def stacked_bars(
 ) -> SafeString:
     """Render bars of achieved, breached and open timers, with attainment as dots.
 
-    With `connect_attainment` the dots are joined by a dashed line; days with a handful of
-    timers swing between 0% and 100%, so a daily chart reads better without it.
+    With `connect_attainment` the dots are joined by a dashed line. Days with a handful of
+    timers swing between 0% and 100%, so a daily chart reads better without the line.
     """
     left, right, top, bottom = 36, 40, 12, 28
     plot_width = width - left - right

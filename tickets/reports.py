@@ -447,7 +447,7 @@ def send_weekly_summary(*, now: datetime) -> int:
     filters = last_full_week(now)
     if not recipients:
         logger.warning(
-            "weekly SLA summary for %s not sent: no active user with an e-mail address holds "
+            "weekly SLA summary for %s not sent: no active user with an e-mail address has "
             "the 'Receives SLA breach alerts and the weekly SLA summary' permission",
             filters.start,
         )

@@ -2,7 +2,8 @@
 
 `current_calendar()` combines the SLA_* settings with the Holiday table. Building it reads the
 table once; the result is kept per process and rebuilt when the table's version changes. The
-version lives in Django's cache, so every web and worker process sees an edit at once.
+version lives in Django's cache, so every web and worker process picks up an edit on its
+next read.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ logger = logging.getLogger(__name__)
 _VERSION_KEY = "sla:calendar-version"
 # Without a reachable cache each process rebuilds the calendar this often, in seconds.
 _FALLBACK_LIFETIME = 60.0
-# Names the `holidays` package gives to days the President declares under section 2A of the
-# Public Holidays Act (election days, decree days); everything else comes from the Act itself.
+# Words in the names the `holidays` package gives to days the President declares under
+# section 2A of the Public Holidays Act (election days, decree days). Every other name is a
+# holiday of the Act itself.
 _DECLARED_NAME_WORDS = ("election", "decree")
 
 

@@ -89,7 +89,7 @@ class TicketHistory:
 
 @dataclass
 class RefreshReport:
-    """What one refresh pass did, for logs and tests."""
+    """Counts from one refresh pass, for logs and tests."""
 
     evaluated: int = 0
     changed: int = 0
@@ -110,8 +110,8 @@ def refresh_tickets_sla(
 
     Reads the messages and the status events of all tickets in one query each, then writes
     the changed tickets in one bulk update. Stopped timers are skipped. With `record_alerts`,
-    also records an SlaNotification row for each newly passed threshold and raises the
-    escalation level; the caller must hold the tickets' rows locked, as the scheduler does.
+    it also records an SlaNotification row for each newly passed threshold and raises the
+    escalation level. The caller must then hold the tickets' rows locked, as the scheduler does.
     """
     report = RefreshReport()
     todo = [ticket for ticket in tickets if _needs_evaluation(ticket, record_alerts=record_alerts)]
@@ -138,7 +138,8 @@ def refresh_tickets_sla(
                 now=now,
             )
         except ValueError:
-            # Stored data the rules cannot read; keep the scheduler from retrying it each minute.
+            # The rules reject this stored history. Clearing the next check stops the
+            # scheduler from retrying it every minute.
             logger.exception("sla evaluation failed for ticket %s; stored timer kept", ticket.pk)
             if ticket.sla_next_check_at is not None:
                 ticket.sla_next_check_at = None
@@ -188,7 +189,7 @@ def refresh_tickets_sla(
 
 
 def _needs_evaluation(ticket: Ticket, *, record_alerts: bool) -> bool:
-    """A stopped timer is evaluated again only so the scheduler can record its last alerts."""
+    """Return whether to evaluate: a stopped timer only while it has alerts to record."""
     if ticket.sla_stopped_at is None:
         return True
     return record_alerts and ticket.sla_next_check_at is not None
@@ -244,8 +245,9 @@ def load_histories(tickets: Sequence[Ticket]) -> dict[int, TicketHistory]:
 
     for pk, ticket in by_id.items():
         # A ticket may be stored already pending or solved (a desk import) with no status
-        # event. That status holds from creation, after the customer's opening message, which
-        # would otherwise end the pause; appended last, it sorts after events at that instant.
+        # event. That status applies from creation, after the customer's opening message,
+        # which would otherwise end the pause. Appended last, it sorts after events at that
+        # instant.
         initial_kind = _STATUS_EVENT_KIND.get(first_status.get(pk, ticket.status))
         if initial_kind not in (None, "open"):
             history = histories[pk]

@@ -9,16 +9,20 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+import time_machine
 from django.urls import reverse
 
 from tests.tickets.sla_helpers import add_message, fresh_calendar, open_ticket, sast, set_status
 from tickets import services
+from tickets.inputs import ContactInput, IncomingMessage
 from tickets.models import (
     AuthorKind,
+    Channel,
     Direction,
     Holiday,
     SlaOutcome,
     SlaState,
+    Source,
     Status,
     Ticket,
     TicketEvent,
@@ -289,3 +293,39 @@ def test_admin_holiday_add_recomputes(admin_client, django_capture_on_commit_cal
     assert response.status_code == 302
     running.refresh_from_db()
     assert running.sla_due_at == sast("2026-12-07 10:30")
+
+
+def test_agent_opened_ticket_waits_for_customer() -> None:
+    with time_machine.travel(sast("2026-12-01 09:30"), tick=False):
+        opened = services.ingest_message(
+            incoming=IncomingMessage(
+                source=Source.EMAIL,
+                channel=Channel.AGENT_OUTBOUND,
+                direction=Direction.OUTBOUND,
+                author_kind=AuthorKind.AGENT,
+                contact=ContactInput(name="Thandi Mokoena", email="thandi@example.org"),
+                author_email="pieter@impactlink.org",
+                subject="Your refund of R250",
+                body_text="We refunded the second debit order today.",
+                sent_at=sast("2026-12-01 09:30"),
+                message_id="agent-opened@impactlink.org",
+                category_hints=("category:payment_issues",),
+            ),
+            actor_label="test",
+        )
+    assert opened.ticket is not None
+    ticket = Ticket.objects.get(pk=opened.ticket.pk)
+    assert ticket.sla_state == ""
+    assert ticket.sla_next_check_at is None
+
+    ticket = add_message(
+        ticket,
+        "2026-12-01 10:00",
+        direction=Direction.INBOUND,
+        author_kind=AuthorKind.CUSTOMER,
+        author_email="thandi@example.org",
+    )
+
+    assert ticket.sla_state == SlaState.RUNNING
+    assert ticket.sla_started_at == sast("2026-12-01 10:00")
+    assert ticket.sla_due_at == sast("2026-12-01 12:00")

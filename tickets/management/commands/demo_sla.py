@@ -1,6 +1,6 @@
 """Give the demo's SLA report and scheduler something to show.
 
-The demo mailbox holds customers' mail only, so every imported ticket would be an unanswered
+The demo mailbox contains customers' mail only, so every imported ticket would be an unanswered
 breach. This step answers about two thirds of them as two demo agents would (some on time,
 some late), and opens two help-centre tickets whose timers are at risk at the moment the
 demo starts, so the scheduler's next run sends at-risk warnings as well as escalations.
@@ -55,7 +55,7 @@ _STEP = timedelta(minutes=5)
 
 class Command(BaseCommand):
     help = (
-        "Demo only: answer some imported demo tickets as two demo agents and open two tickets "
+        "Demo only: reply to some imported demo tickets as two demo agents and open two tickets "
         "whose first-response timers are at risk now."
     )
 
