@@ -9,9 +9,10 @@ databases fall back to `bulk_update`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 # PostgreSQL accepts at most 65,535 bind parameters in one statement.
 _MAX_PARAMETERS = 65_535
@@ -23,36 +24,42 @@ def update_rows(objects: Sequence[Model], fields: Sequence[str]) -> None:
         return
     model = type(objects[0])
     if connection.vendor != "postgresql":
-        model._default_manager.bulk_update(objects, list(fields))  # type: ignore[attr-defined]
+        model._default_manager.bulk_update(objects, list(fields))
         return
 
     meta = model._meta
-    columns = [meta.pk] + [meta.get_field(name) for name in fields]
-    per_statement = _MAX_PARAMETERS // len(columns)
+    assert meta.pk is not None
+    columns: list[Field[Any, Any]] = [meta.pk] + [
+        cast("Field[Any, Any]", meta.get_field(name)) for name in fields
+    ]
     quote = connection.ops.quote_name
-    assignments = ", ".join(
-        f"{quote(field.column)} = v.{quote(field.column)}"  # type: ignore[union-attr]
-        for field in columns[1:]
-    )
-    names = ", ".join(quote(field.column) for field in columns)  # type: ignore[union-attr]
+    names = [quote(_column(field)) for field in columns]
+    assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
+    per_statement = _MAX_PARAMETERS // len(columns)
+
     for start in range(0, len(objects), per_statement):
         chunk = objects[start : start + per_statement]
         rows = []
-        parameters: list[object] = []
+        parameters: list[Any] = []
         for index, obj in enumerate(chunk):
             placeholders = []
             for field in columns:
                 # The first row carries the column types; PostgreSQL infers the rest from it.
-                cast = f"::{field.db_type(connection)}" if index == 0 else ""  # type: ignore[union-attr]
-                placeholders.append(f"%s{cast}")
-                value = getattr(obj, field.attname)  # type: ignore[union-attr]
-                parameters.append(field.get_db_prep_save(value, connection))  # type: ignore[union-attr]
+                cast_to = f"::{field.db_type(connection)}" if index == 0 else ""
+                placeholders.append(f"%s{cast_to}")
+                parameters.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
             rows.append(f"({', '.join(placeholders)})")
         # Identifiers come from the model's metadata; every value is a bind parameter.
         sql = (
             f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608
-            f"FROM (VALUES {', '.join(rows)}) AS v({names}) "
-            f"WHERE t.{quote(meta.pk.column)} = v.{quote(meta.pk.column)}"  # type: ignore[union-attr]
+            f"FROM (VALUES {', '.join(rows)}) AS v({', '.join(names)}) "
+            f"WHERE t.{names[0]} = v.{names[0]}"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, parameters)
+
+
+def _column(field: Field[Any, Any]) -> str:
+    column = field.column
+    assert column is not None, f"{field} has no database column"
+    return column

@@ -56,7 +56,7 @@ def stacked_bars(
     points: list[tuple[float, float]] = []
     for index, bar in enumerate(bars):
         x = left + index * slot + (slot - bar_width) / 2
-        base = top + plot_height
+        base: float = top + plot_height
         for value, colour in (
             (bar.achieved, ACHIEVED_COLOUR),
             (bar.breached, BREACHED_COLOUR),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.admin.views.decorators import staff_member_required
@@ -33,12 +33,13 @@ class ReportFilterForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         staff = get_user_model().objects.filter(is_staff=True).order_by("username")
-        self.fields["agent"].choices = [("", "All agents")] + [
+        agent_field = cast(forms.TypedChoiceField, self.fields["agent"])
+        agent_field.choices = [("", "All agents")] + [
             (user.pk, user.get_username()) for user in staff
         ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         today = timezone.localdate()
         end = data.get("end") or today
         start = data.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)
@@ -139,7 +140,7 @@ def _filter_query(filters: reports.ReportFilters) -> dict[str, str]:
 
 
 def _label(value: str, choices: type[Category] | type[Channel]) -> str:
-    return choices(value).label if value in choices.values else value
+    return str(choices(value).label) if value in choices.values else value
 
 
 def _policy_rows(report: reports.SlaReport) -> list[dict[str, Any]]:

@@ -53,7 +53,7 @@ _AUTOMATED_SENDER = re.compile(
 
 # The ticket status each status event leaves behind, as an SLA event kind. A move back to
 # open from solved or closed is a reopen.
-_STATUS_EVENT_KIND = {
+_STATUS_EVENT_KIND: dict[str, str] = {
     Status.PENDING_CUSTOMER: "pending",
     Status.ON_HOLD: "on_hold",
     Status.SOLVED: "solved",
@@ -235,12 +235,12 @@ def load_histories(tickets: Sequence[Ticket]) -> dict[int, TicketHistory]:
         history = histories[ticket_id]
         if kind == TicketEvent.Kind.STATUS:
             first_status.setdefault(ticket_id, old_value)
-            event_kind = status_event_kind(old_value, new_value)
-            if event_kind is not None:
-                history.events.append(SlaEvent(event_kind, occurred_at))
+            status_kind = status_event_kind(old_value, new_value)
+            if status_kind is not None:
+                history.events.append(SlaEvent(status_kind, occurred_at))
         else:
-            event_kind = "merged" if kind == TicketEvent.Kind.MERGED else "spam"
-            history.events.append(SlaEvent(event_kind, occurred_at))
+            cancel_kind = "merged" if kind == TicketEvent.Kind.MERGED else "spam"
+            history.events.append(SlaEvent(cancel_kind, occurred_at))
             history.cancelled_at.append(occurred_at)
 
     for pk, ticket in by_id.items():
@@ -249,7 +249,7 @@ def load_histories(tickets: Sequence[Ticket]) -> dict[int, TicketHistory]:
         # which would otherwise end the pause. Appended last, it sorts after events at that
         # instant.
         initial_kind = _STATUS_EVENT_KIND.get(first_status.get(pk, ticket.status))
-        if initial_kind not in (None, "open"):
+        if initial_kind is not None and initial_kind != "open":
             history = histories[pk]
             opening = [event.at for event in history.events if event.kind == "customer_reply"]
             since = max([ticket.created_in_source_at, *opening[:1]])
@@ -285,7 +285,7 @@ def message_event_kinds(
 
 
 def status_event_kind(old_status: str, new_status: str) -> str | None:
-    kind = _STATUS_EVENT_KIND.get(new_status)  # type: ignore[call-overload]
+    kind = _STATUS_EVENT_KIND.get(new_status)
     if kind == "open" and old_status in _STOPPED_STATUSES:
         return "reopened"
     return kind
