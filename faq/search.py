@@ -222,11 +222,16 @@ def _correct_python(terms: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(corrected)
 
 
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ions", "ion", "ies", "es", "ed", "s")
+
+
 def _stem(term: str) -> str:
-    """Return a crude stem for substring matching: "donations" and "donated" share "donat"."""
-    if len(term) <= 4:
-        return term
-    return term[: max(4, len(term) - 2)]
+    """Return term without a common English ending, for substring matching: "donations"
+    becomes "donat", which also matches "donate" and "donation"."""
+    for suffix in _SUFFIXES:
+        if term.endswith(suffix) and len(term) - len(suffix) >= 4:
+            return term[: -len(suffix)]
+    return term
 
 
 def _search_python(terms: tuple[str, ...], limit: int) -> tuple[SearchHit, ...]:
@@ -298,11 +303,10 @@ def _highlight(text: str, stems: list[str], *, whole: bool, window: int = 110) -
     )
     if whole:
         start, end = 0, len(text)
-    elif positions:
-        start = max(0, positions[0][0] - window // 2)
-        end = min(len(text), start + 2 * window)
     else:
-        start, end = 0, min(len(text), 2 * window)
+        first = positions[0][0] if positions else 0
+        start = _word_start(text, max(0, first - window // 2))
+        end = _word_end(text, min(len(text), start + 2 * window))
     pieces: list[str] = []
     cursor = start
     for match_start, match_end in positions:
@@ -316,3 +320,19 @@ def _highlight(text: str, stems: list[str], *, whole: bool, window: int = 110) -
     prefix = "… " if start > 0 else ""
     suffix = " …" if end < len(text) else ""
     return marked_html(prefix + snippet + suffix)
+
+
+def _word_start(text: str, position: int) -> int:
+    """Move position forward to the start of a word, unless it is at the start already."""
+    if position == 0:
+        return 0
+    space = text.find(" ", position)
+    return space + 1 if space != -1 else position
+
+
+def _word_end(text: str, position: int) -> int:
+    """Move position back to the end of a word, unless it is at the end already."""
+    if position >= len(text):
+        return len(text)
+    space = text.rfind(" ", 0, position)
+    return space if space > 0 else position
