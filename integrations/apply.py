@@ -1,7 +1,7 @@
 """Apply provider-neutral records to the queue, through tickets.services only.
 
-Idempotent and order-tolerant: messages are keyed by the provider's comment id, so a comment
-seen by webhook and by polling is stored once; status, priority and assignee are applied only
+Idempotent and order-tolerant. Messages are keyed by the provider's comment id, so a comment
+seen by webhook and by polling is stored once. Status, priority and assignee are applied only
 from a snapshot at least as new as the last one applied (ExternalTicket.source_updated_at),
 so a late delivery never rolls a ticket back. A record that names a ticket the hub does not
 hold yet, or carries only an id, is resolved by fetching the ticket through the adapter.
@@ -80,12 +80,17 @@ def apply_record(*, adapter: DeskAdapter, record: Record) -> ApplyResult:
         ticket_id = record.external_id if isinstance(record, TicketRecord) else record.ticket_id
         return _fetch_and_apply(adapter, ticket_id)
 
-    ticket = Ticket.objects.filter(source=source, external_id=record.ticket_id).first()
+    tickets = Ticket.objects.filter(source=source, external_id=record.ticket_id)
+    if isinstance(record, CommentRecord):
+        # The most frequent record: read two columns, not the whole ticket.
+        found = tickets.values_list("pk", "channel").first()
+        if found is None:
+            return _fetch_and_apply(adapter, record.ticket_id)
+        return _apply_comment(adapter, found[0], found[1], record)
+    ticket = tickets.first()
     if ticket is None:
         # Out of order: the ticket's creation has not reached the hub yet.
         return _fetch_and_apply(adapter, record.ticket_id)
-    if isinstance(record, CommentRecord):
-        return _apply_comment(adapter, ticket, record)
     if isinstance(record, StatusRecord):
         return _apply_status(adapter, ticket, record)
     if isinstance(record, ContactRecord):
@@ -135,8 +140,9 @@ def apply_ticket(*, adapter: DeskAdapter, record: TicketRecord) -> ApplyResult:
             return ApplyResult("stale", ticket.pk)
         _save_state(state, ticket)
 
-    outcome = "created" if opened else ("updated" if added or changed else "unchanged")
-    return ApplyResult(outcome, ticket.pk, added)
+    if opened:
+        return ApplyResult("created", ticket.pk, added)
+    return ApplyResult("updated" if added or changed else "unchanged", ticket.pk, added)
 
 
 def _add_comments(
@@ -232,11 +238,13 @@ def _apply_deletion(
 # ---------------------------------------------------------------- single events
 
 
-def _apply_comment(adapter: DeskAdapter, ticket: Ticket, comment: CommentRecord) -> ApplyResult:
-    incoming = _incoming(adapter, comment, record=None, channel=ticket.channel)
+def _apply_comment(
+    adapter: DeskAdapter, ticket_id: int, channel: str, comment: CommentRecord
+) -> ApplyResult:
+    incoming = _incoming(adapter, comment, record=None, channel=channel)
     result = services.ingest_message(incoming=incoming, actor_label=adapter.provider)
     added = int(result.outcome in ("created", "threaded"))
-    return ApplyResult("updated" if added else "unchanged", ticket.pk, added)
+    return ApplyResult("updated" if added else "unchanged", ticket_id, added)
 
 
 def _apply_status(adapter: DeskAdapter, ticket: Ticket, record: StatusRecord) -> ApplyResult:
@@ -279,7 +287,10 @@ def _incoming(
 ) -> IncomingMessage:
     author = comment.author
     is_customer = author.role == Role.CUSTOMER
-    requester = record.requester if record is not None else (author if is_customer else Person())
+    # A lone comment on a known ticket names no requester; ingest only needs one to open a ticket.
+    requester = author if is_customer else Person()
+    if record is not None:
+        requester = record.requester
     text = comment.body_text or (get_text(comment.body_html).strip() if comment.body_html else "")
     return IncomingMessage(
         source=adapter.source,
