@@ -7,7 +7,7 @@ becomes a comment with the id "<ticket id>:description". Replies and notes are c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
@@ -174,7 +174,7 @@ def attachments(item: Mapping[str, Any]) -> tuple[AttachmentRecord, ...]:
 def ticket_record(
     ticket: Mapping[str, Any],
     *,
-    conversations: list[Mapping[str, Any]] | None,
+    conversations: Sequence[Mapping[str, Any]] | None,
     agents: Agents | None = None,
     tag_table: Mapping[str, str] = DEFAULT_TAG_CATEGORIES,
     status_map: Mapping[str, str] | None = None,
@@ -220,7 +220,7 @@ def ticket_record(
     )
 
 
-def agent_ids(ticket: Mapping[str, Any], conversations: list[Mapping[str, Any]]) -> set[str]:
+def agent_ids(ticket: Mapping[str, Any], conversations: Sequence[Mapping[str, Any]]) -> set[str]:
     """Ids of the agents a record names: the responder and the authors of outgoing messages."""
     ids = {str(ticket["responder_id"])} if ticket.get("responder_id") else set()
     ids.update(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -146,7 +146,7 @@ def ticket_record(
     ticket: Mapping[str, Any],
     *,
     users: Users,
-    comments: list[Mapping[str, Any]] | None,
+    comments: Sequence[Mapping[str, Any]] | None,
     tag_table: Mapping[str, str] = DEFAULT_TAG_CATEGORIES,
 ) -> TicketRecord:
     """Map a ticket (from Show Ticket or the incremental export) and, if given, its comments.
@@ -186,7 +186,7 @@ def ticket_record(
 
 
 def missing_user_ids(
-    ticket: Mapping[str, Any], comments: list[Mapping[str, Any]], users: Users
+    ticket: Mapping[str, Any], comments: Sequence[Mapping[str, Any]], users: Users
 ) -> set[str]:
     """User ids the record needs (requester, assignee, comment authors) that users lacks."""
     needed = {ticket.get("requester_id"), ticket.get("assignee_id")}

@@ -106,7 +106,7 @@ def _subscription_event(data: dict[str, Any], short_type: str) -> WebhookEvent:
     name = EVENT_PREFIX + short_type
     if not short_type.startswith("ticket."):
         return WebhookEvent(name, ignored="not a ticket event")
-    detail = data.get("detail") if isinstance(data.get("detail"), dict) else {}
+    detail = _object(data.get("detail"))
     subject = str(data.get("subject") or "")
     ticket_id = detail.get("id")
     if not ticket_id and subject.startswith("zen:ticket:"):
@@ -114,7 +114,7 @@ def _subscription_event(data: dict[str, Any], short_type: str) -> WebhookEvent:
     if not _is_id(ticket_id):
         raise MalformedPayload(f"{name} names no ticket id")
     ticket_id = str(ticket_id)
-    event = data.get("event") if isinstance(data.get("event"), dict) else {}
+    event = _object(data.get("event"))
     occurred_at = parse_time(data.get("time")) or parse_time(detail.get("updated_at"))
 
     if short_type == "ticket.comment_added":
@@ -133,8 +133,8 @@ def _subscription_event(data: dict[str, Any], short_type: str) -> WebhookEvent:
 def _comment(
     ticket_id: str, event: dict[str, Any], occurred_at: datetime | None
 ) -> CommentRecord | TicketRef:
-    comment = event.get("comment") if isinstance(event.get("comment"), dict) else {}
-    author = comment.get("author") if isinstance(comment.get("author"), dict) else {}
+    comment = _object(event.get("comment"))
+    author = _object(comment.get("author"))
     if not _is_id(comment.get("id")) or occurred_at is None:
         return TicketRef(ticket_id, reason="comment_added without a comment id")
     return CommentRecord(
@@ -149,6 +149,10 @@ def _comment(
         body_text=str(comment.get("body") or ""),
         is_public=bool(comment.get("is_public", True)),
     )
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _is_id(value: object) -> bool:
