@@ -99,6 +99,8 @@ TEMPLATES = [
 
 # Database: SQLite under var/ unless DATABASE_URL names another one.
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
+# The embedded database, uploads and collected static files live here; a fresh clone has none.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'hub.sqlite3'}"),
 }
