@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import re
 
-import markdown
+import markdown  # type: ignore[import-untyped]
 import nh3
 
 ALLOWED_TAGS = frozenset(

@@ -145,6 +145,19 @@ def _choose_correction(term: str, candidates: list[tuple[str, float, int]]) -> s
 
 
 def _search_postgres(terms: tuple[str, ...], limit: int) -> tuple[SearchHit, ...]:
+    # Articles with every word outrank the others, so when they fill the page the wider
+    # match (and ranking its often much larger set) is not needed.
+    if len(terms) > 1:
+        hits = _run_postgres_search(terms, limit, every_word=True)
+        if len(hits) >= limit:
+            return hits
+    return _run_postgres_search(terms, limit, every_word=False)
+
+
+def _run_postgres_search(
+    terms: tuple[str, ...], limit: int, *, every_word: bool
+) -> tuple[SearchHit, ...]:
+    match = "q.every_word" if every_word else "q.any_word"
     options = (
         f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, "
         'MaxFragments=2, FragmentDelimiter=" … "'
@@ -161,7 +174,7 @@ def _search_postgres(terms: tuple[str, ...], limit: int) -> tuple[SearchHit, ...
                        ts_rank('{0.1, 0.2, 0.4, 1.0}', a.search_vector, q.any_word)
                          * CASE WHEN a.search_vector @@ q.every_word THEN 2 ELSE 1 END AS score
                 FROM faq_article a JOIN faq_category c ON c.id = a.category_id, q
-                WHERE a.published AND a.search_vector @@ q.any_word
+                WHERE a.published AND a.search_vector @@ MATCH_CONDITION
                 ORDER BY score DESC, a.id
                 LIMIT %(limit)s
             )
@@ -170,7 +183,7 @@ def _search_postgres(terms: tuple[str, ...], limit: int) -> tuple[SearchHit, ...
                    ts_headline(%(config)s, r.body_text, q.any_word, %(options)s)
             FROM ranked r, q
             ORDER BY r.score DESC, r.id
-            """,
+            """.replace("MATCH_CONDITION", match),  # one of two fixed names, never user input
             {
                 "config": SEARCH_CONFIG,
                 "all_words": " ".join(terms),

@@ -25,7 +25,7 @@ def listing_articles() -> QuerySet[Article]:
 
 def categories_with_top_articles(limit: int = TOP_ARTICLES_PER_CATEGORY) -> list[Category]:
     """Return categories with published articles, each with .top_articles and .article_count."""
-    categories = list(
+    categories: list[Category] = list(
         Category.objects.annotate(
             article_count=Count("articles", filter=Q(articles__published=True))
         )
