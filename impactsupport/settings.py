@@ -176,12 +176,14 @@ STORAGES = {
 WHITENOISE_MAX_AGE = 365 * 24 * 3600
 WHITENOISE_USE_FINDERS = DEBUG
 
+# Outside production, sent mail is written to files under var/sent-mail/ to read at leisure.
 EMAIL_BACKEND: str = env.str(
     "EMAIL_BACKEND",
-    default="django.core.mail.backends.console.EmailBackend"
+    default="django.core.mail.backends.filebased.EmailBackend"
     if not PRODUCTION
     else "django.core.mail.backends.smtp.EmailBackend",
 )
+EMAIL_FILE_PATH = VAR_DIR / "sent-mail"
 EMAIL_HOST: str = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT: int = env.int("EMAIL_PORT", default=25)
 DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="ImpactLink Support <help@impactlink.org>")

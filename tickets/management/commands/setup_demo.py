@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandParser
@@ -52,6 +53,8 @@ class Command(BaseCommand):
                 f"  Admin login:         {DEMO_USERNAME} / {DEMO_PASSWORD}\n"
             )
         )
+        if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+            self.stdout.write(f"  Mail the hub sent:   {settings.EMAIL_FILE_PATH}/")
 
     def _ensure_admin(self) -> None:
         user_model = get_user_model()
