@@ -186,7 +186,9 @@ EMAIL_BACKEND: str = env.str(
 EMAIL_FILE_PATH = VAR_DIR / "sent-mail"
 EMAIL_HOST: str = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT: int = env.int("EMAIL_PORT", default=25)
-DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="ImpactLink Support <help@impactlink.org>")
+DEFAULT_FROM_EMAIL: str = env.str(
+    "DEFAULT_FROM_EMAIL", default="ImpactLink Support <help@impactlink.org>"
+)
 SUPPORT_ADDRESS: str = env.str("SUPPORT_ADDRESS", default="help@impactlink.org")
 
 # The help@ mailbox. MAILBOX_HOST empty means no mailbox is configured.
@@ -244,8 +246,10 @@ SLA_PAUSE_STATUSES: list[str] = env.list(
     "SLA_PAUSE_STATUSES", default=["pending_customer", "solved", "closed"]
 )
 if not 0 < SLA_WARNING_FRACTION < 1:
-    raise ImproperlyConfigured(f"SLA_WARNING_FRACTION={SLA_WARNING_FRACTION} must lie between 0 and 1.")
-if len(SLA_ESCALATION) != 3 or SLA_ESCALATION != sorted(SLA_ESCALATION):
+    raise ImproperlyConfigured(
+        f"SLA_WARNING_FRACTION={SLA_WARNING_FRACTION} must lie between 0 and 1."
+    )
+if len(SLA_ESCALATION) != 3 or sorted(SLA_ESCALATION) != SLA_ESCALATION:
     raise ImproperlyConfigured(
         f"SLA_ESCALATION={SLA_ESCALATION} must list three increasing delays in business minutes "
         "(L2, L3, L4)."

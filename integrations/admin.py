@@ -57,11 +57,23 @@ class ConnectionAdmin(admin.ModelAdmin):
     list_display = ("name", "provider", "enabled", "last_sync_at", "last_success_at", "short_error")
     list_filter = ("provider", "enabled")
     readonly_fields = (
-        "webhook_url", "webhook_rejection", "webhook_rejected_at", "cursor", "last_sync_at",
-        "last_success_at", "last_error", "last_error_at", "credential_keys",
+        "webhook_url",
+        "webhook_rejection",
+        "webhook_rejected_at",
+        "cursor",
+        "last_sync_at",
+        "last_success_at",
+        "last_error",
+        "last_error_at",
+        "credential_keys",
     )
     fields = (
-        "name", "provider", "enabled", "config", "new_credentials", "credential_keys",
+        "name",
+        "provider",
+        "enabled",
+        "config",
+        "new_credentials",
+        "credential_keys",
         *readonly_fields[:-1],
     )
 
@@ -84,13 +96,36 @@ class ConnectionAdmin(admin.ModelAdmin):
 
 @admin.register(InboundItem)
 class InboundItemAdmin(admin.ModelAdmin):
-    list_display = ("id", "kind", "provider", "state", "outcome", "ticket_id", "size", "attempts", "received_at", "short_error")
+    list_display = (
+        "id",
+        "kind",
+        "provider",
+        "state",
+        "outcome",
+        "ticket_id",
+        "size",
+        "attempts",
+        "received_at",
+        "short_error",
+    )
     list_filter = ("state", "kind", "provider", "outcome")
     search_fields = ("=id", "idempotency_key", "last_error")
     show_full_result_count = False
     readonly_fields = (
-        "kind", "connection", "provider", "idempotency_key", "size", "meta", "state", "outcome",
-        "ticket_id", "attempts", "last_error", "next_attempt_at", "received_at", "processed_at",
+        "kind",
+        "connection",
+        "provider",
+        "idempotency_key",
+        "size",
+        "meta",
+        "state",
+        "outcome",
+        "ticket_id",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "received_at",
+        "processed_at",
         "payload_preview",
     )
     exclude = ("payload",)

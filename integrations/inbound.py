@@ -118,7 +118,9 @@ def process_item(item_id: int) -> InboundItem | None:
         _mark_failed(item, str(exc), retry=False)
         return item
     except Exception as exc:  # noqa: BLE001 - one bad item must not stop the others
-        logger.exception("inbound item %s (%s) failed on attempt %s", item.pk, item.kind, item.attempts + 1)
+        logger.exception(
+            "inbound item %s (%s) failed on attempt %s", item.pk, item.kind, item.attempts + 1
+        )
         _mark_failed(item, f"{type(exc).__name__}: {exc}", retry=True)
         return item
 
@@ -131,7 +133,13 @@ def process_item(item_id: int) -> InboundItem | None:
     item.processed_at = timezone.now()
     item.save(
         update_fields=[
-            "state", "outcome", "ticket_id", "attempts", "last_error", "next_attempt_at", "processed_at"
+            "state",
+            "outcome",
+            "ticket_id",
+            "attempts",
+            "last_error",
+            "next_attempt_at",
+            "processed_at",
         ]
     )
     return item
@@ -149,7 +157,10 @@ def _mark_failed(item: InboundItem, error: str, *, retry: bool) -> None:
     item.save(update_fields=["attempts", "state", "last_error", "next_attempt_at"])
     logger.warning(
         "inbound item %s marked failed (attempt %s, retry at %s): %s",
-        item.pk, item.attempts, item.next_attempt_at, error[:200],
+        item.pk,
+        item.attempts,
+        item.next_attempt_at,
+        error[:200],
     )
 
 

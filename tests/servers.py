@@ -35,12 +35,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, *, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
+def wait_for_port(
+    port: int, *, timeout: float = 30.0, process: subprocess.Popen | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise ServerUnavailable(f"server on port {port} exited with code {process.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=0.5),
+        ):
             return
         time.sleep(0.1)
     raise ServerUnavailable(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f} s")
@@ -73,16 +78,47 @@ def postgres(root: Path) -> Iterator[str]:
         shutil.chown(data, "postgres")
         shutil.chown(sockets, "postgres")
     subprocess.run(
-        [str(bin_dir / "initdb"), "-D", str(data), "-U", "hub", "--auth=trust", "-E", "UTF8",
-         "--locale=C.UTF-8", "--no-sync"],
-        check=True, stdout=subprocess.DEVNULL, **_as_user("postgres"),  # type: ignore[arg-type]
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "hub",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        **_as_user("postgres"),  # type: ignore[arg-type]
     )
     port = free_port()
     process = subprocess.Popen(
-        [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
-         "-k", str(sockets), "-c", "fsync=off", "-c", "synchronous_commit=off",
-         "-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=256MB"],
-        stdout=subprocess.DEVNULL, stderr=open(root / "postgres.log", "wb"),  # noqa: SIM115
+        [
+            str(bin_dir / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(sockets),
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=256MB",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(root / "postgres.log", "wb"),  # noqa: SIM115
         **_as_user("postgres"),  # type: ignore[arg-type]
     )
     try:
@@ -105,7 +141,8 @@ def _wait_for_postgres_ready(bin_dir: Path, port: int) -> None:
     for _ in range(100):
         ready = subprocess.run(
             [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL, check=False,
+            stdout=subprocess.DEVNULL,
+            check=False,
         )
         if ready.returncode == 0:
             return
@@ -120,9 +157,21 @@ def redis(root: Path) -> Iterator[str]:
         raise ServerUnavailable("redis-server not found")
     port = free_port()
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(root)],
-        stdout=open(root / "redis.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(root),
+        ],
+        stdout=open(root / "redis.log", "wb"),  # noqa: SIM115 - the server keeps it open
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port(port, process=process)
@@ -208,17 +257,36 @@ userdb {{
 
 @contextlib.contextmanager
 def dovecot(root: Path) -> Iterator[dict[str, str]]:
-    binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
+    binary = shutil.which("dovecot") or (
+        "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
+    )
     if binary is None:
         raise ServerUnavailable("dovecot not found")
     root = root / "dovecot"
     for sub in ("run", "state", "mail", "home"):
         (root / sub).mkdir(parents=True)
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
-         "-keyout", str(root / "key.pem"), "-out", str(root / "cert.pem")],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
+            "-keyout",
+            str(root / "key.pem"),
+            "-out",
+            str(root / "cert.pem"),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     (root / "users").write_text(f"{IMAP_USER}:{{PLAIN}}{IMAP_PASSWORD}\n")
     me = pwd.getpwuid(os.getuid())
@@ -232,12 +300,20 @@ def dovecot(root: Path) -> Iterator[dict[str, str]]:
     config = root / "dovecot.conf"
     config.write_text(
         DOVECOT_CONFIG.format(
-            root=root, port=port, ssl_port=ssl_port, uid=mail_owner.pw_uid, gid=mail_owner.pw_gid,
-            user=user, group=user if user != "dovenull" else "dovenull",
+            root=root,
+            port=port,
+            ssl_port=ssl_port,
+            uid=mail_owner.pw_uid,
+            gid=mail_owner.pw_gid,
+            user=user,
+            group=user if user != "dovenull" else "dovenull",
         )
     )
-    process = subprocess.Popen([binary, "-F", "-c", str(config)], stdout=subprocess.DEVNULL,
-                               stderr=open(root / "stderr.log", "wb"))  # noqa: SIM115
+    process = subprocess.Popen(
+        [binary, "-F", "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(root / "stderr.log", "wb"),  # noqa: SIM115 - the server keeps it open
+    )
     try:
         wait_for_port(port, process=process)
         yield {
@@ -267,11 +343,12 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     with tempfile.TemporaryDirectory(prefix="hub-test-") as tmp, contextlib.ExitStack() as stack:
         root = Path(tmp)
-        os.chmod(root, 0o755)
+        # The servers run as their own system users and must reach their folders.
+        os.chmod(root, 0o755)  # noqa: S103
         for name, factory in (("PostgreSQL", postgres), ("Redis", redis), ("Dovecot", dovecot)):
             sub = root / name.lower()
             sub.mkdir()
-            os.chmod(sub, 0o755)
+            os.chmod(sub, 0o755)  # noqa: S103
             try:
                 value = stack.enter_context(factory(sub))
             except (ServerUnavailable, subprocess.CalledProcessError, OSError) as exc:

@@ -71,9 +71,7 @@ def get_or_create_contact(*, contact: ContactInput) -> Contact | None:
         return None
 
     known = list(
-        ContactIdentity.objects.select_related("contact").filter(
-            _identity_filter(identities)
-        )
+        ContactIdentity.objects.select_related("contact").filter(_identity_filter(identities))
     )
     if known:
         person = known[0].contact
@@ -115,7 +113,11 @@ def _identity_filter(identities: list[tuple[str, str]]):  # type: ignore[no-unty
 def content_fingerprint(incoming: IncomingMessage) -> str:
     """Hash of what a person would call the same message: sender, subject and text."""
     digest = hashlib.sha256()
-    for part in (incoming.author_email.lower(), incoming.subject.strip(), incoming.body_text.strip()):
+    for part in (
+        incoming.author_email.lower(),
+        incoming.subject.strip(),
+        incoming.body_text.strip(),
+    ):
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")
     return digest.hexdigest()
@@ -331,9 +333,7 @@ def _after_message(
     )
     if incoming.message_id and not created:
         reused = (
-            Message.objects.filter(message_id=incoming.message_id)
-            .exclude(pk=message.pk)
-            .exists()
+            Message.objects.filter(message_id=incoming.message_id).exclude(pk=message.pk).exists()
         )
         if reused:
             record_event(

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,7 +21,7 @@ from tickets.models import (
 
 pytestmark = pytest.mark.django_db
 
-SENT = datetime(2026, 12, 1, 8, 30, tzinfo=timezone.utc)
+SENT = datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
 
 
 def mail(**overrides: object) -> IncomingMessage:
@@ -43,7 +43,9 @@ def mail(**overrides: object) -> IncomingMessage:
 
 
 def test_first_message_opens_ticket() -> None:
-    result = services.ingest_message(incoming=mail(category_hints=("category:payment_issues",)), actor_label="test")
+    result = services.ingest_message(
+        incoming=mail(category_hints=("category:payment_issues",)), actor_label="test"
+    )
 
     assert result.outcome == "created"
     ticket = Ticket.objects.get()
@@ -72,7 +74,9 @@ def test_reused_message_id_keeps_both() -> None:
 
     assert other.outcome == "threaded"
     assert Message.objects.count() == 2
-    assert TicketEvent.objects.filter(kind=TicketEvent.Kind.NOTE, reason__contains="reused").exists()
+    assert TicketEvent.objects.filter(
+        kind=TicketEvent.Kind.NOTE, reason__contains="reused"
+    ).exists()
 
 
 def test_reply_threads_by_references() -> None:
@@ -96,7 +100,11 @@ def test_subject_token_threads() -> None:
     first = services.ingest_message(incoming=mail(), actor_label="test")
     assert first.ticket is not None
     reply = services.ingest_message(
-        incoming=mail(message_id="new@example.org", subject=f"AW: [{first.ticket.reference}] charge", body_text="x"),
+        incoming=mail(
+            message_id="new@example.org",
+            subject=f"AW: [{first.ticket.reference}] charge",
+            body_text="x",
+        ),
         actor_label="test",
     )
 
@@ -104,7 +112,9 @@ def test_subject_token_threads() -> None:
 
 
 def test_auto_reply_never_opens_ticket() -> None:
-    result = services.ingest_message(incoming=mail(may_open_ticket=False, kind="auto_reply"), actor_label="test")
+    result = services.ingest_message(
+        incoming=mail(may_open_ticket=False, kind="auto_reply"), actor_label="test"
+    )
 
     assert result.outcome == "not_threaded"
     assert Ticket.objects.count() == 0
@@ -115,7 +125,11 @@ def test_customer_reply_reopens_solved() -> None:
     assert first.ticket is not None
     services.change_status(ticket=first.ticket, status=Status.SOLVED, actor=None, reason="done")
     services.ingest_message(
-        incoming=mail(message_id="abc-3@example.org", body_text="Still wrong", references=("abc-1@example.org",)),
+        incoming=mail(
+            message_id="abc-3@example.org",
+            body_text="Still wrong",
+            references=("abc-1@example.org",),
+        ),
         actor_label="test",
     )
 
@@ -124,7 +138,9 @@ def test_customer_reply_reopens_solved() -> None:
 
 
 def test_provider_message_id_is_idempotent() -> None:
-    incoming = mail(source=Source.ZENDESK, external_ticket_id="48213", external_message_id="c-1", message_id="")
+    incoming = mail(
+        source=Source.ZENDESK, external_ticket_id="48213", external_message_id="c-1", message_id=""
+    )
     services.ingest_message(incoming=incoming, actor_label="test")
     again = services.ingest_message(incoming=incoming, actor_label="test")
 
@@ -134,7 +150,9 @@ def test_provider_message_id_is_idempotent() -> None:
 
 def test_attachment_stored_with_hash() -> None:
     result = services.ingest_message(
-        incoming=mail(attachments=(AttachmentInput("receipt.pdf", "application/pdf", b"%PDF-1.4 test"),)),
+        incoming=mail(
+            attachments=(AttachmentInput("receipt.pdf", "application/pdf", b"%PDF-1.4 test"),)
+        ),
         actor_label="test",
     )
 
@@ -150,9 +168,13 @@ def test_escalation_needs_reason() -> None:
     assert result.ticket is not None
 
     with pytest.raises(ValueError, match="reason"):
-        services.change_escalation_level(ticket=result.ticket, level=EscalationLevel.L2, actor=None, reason=" ")
+        services.change_escalation_level(
+            ticket=result.ticket, level=EscalationLevel.L2, actor=None, reason=" "
+        )
 
-    services.change_escalation_level(ticket=result.ticket, level=EscalationLevel.L2, actor=None, reason="paged")
+    services.change_escalation_level(
+        ticket=result.ticket, level=EscalationLevel.L2, actor=None, reason="paged"
+    )
     assert TicketEvent.objects.filter(kind=TicketEvent.Kind.ESCALATION, new_value="L2").exists()
 
 

@@ -14,8 +14,12 @@ class Command(BaseCommand):
     help = "Process failed or pending inbound items again (all failed ones unless --id is given)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--id", type=int, action="append", dest="ids", help="Item id; repeatable.")
-        parser.add_argument("--pending", action="store_true", help="Also process items still pending.")
+        parser.add_argument(
+            "--id", type=int, action="append", dest="ids", help="Item id; repeatable."
+        )
+        parser.add_argument(
+            "--pending", action="store_true", help="Also process items still pending."
+        )
 
     def handle(self, *args: Any, ids: list[int] | None, pending: bool, **options: Any) -> None:
         if ids:
@@ -28,5 +32,7 @@ class Command(BaseCommand):
             item = process_item(item_id)
             state = item.state if item else "missing"
             counts[state] = counts.get(state, 0) + 1
-        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing to do"
+        summary = (
+            ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing to do"
+        )
         self.stdout.write(f"Replayed: {summary}.")
