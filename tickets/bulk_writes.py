@@ -1,9 +1,10 @@
-"""Update many rows, each with its own values, in one statement per few thousand rows.
+"""Update many rows, each with its own values, in one statement.
 
 Django's `bulk_update` writes one `CASE WHEN id = … THEN …` per field, which PostgreSQL
 evaluates row by row against every branch: 2,000 tickets took about 9 s in bench/sla_scheduler.py.
-On PostgreSQL this module sends `UPDATE … FROM (VALUES …)` instead, which joins once. Other
-databases fall back to `bulk_update`.
+On PostgreSQL this module sends `UPDATE … FROM unnest(…)` instead, with one array parameter
+per column, which joins once and keeps the statement small. Other databases fall back to
+`bulk_update`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Field, Model
-
-# PostgreSQL accepts at most 65,535 bind parameters in one statement.
-_MAX_PARAMETERS = 65_535
 
 
 def update_rows(objects: Sequence[Model], fields: Sequence[str]) -> None:
@@ -35,28 +33,19 @@ def update_rows(objects: Sequence[Model], fields: Sequence[str]) -> None:
     quote = connection.ops.quote_name
     names = [quote(_column(field)) for field in columns]
     assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
-    per_statement = _MAX_PARAMETERS // len(columns)
-
-    for start in range(0, len(objects), per_statement):
-        chunk = objects[start : start + per_statement]
-        rows = []
-        parameters: list[Any] = []
-        for index, obj in enumerate(chunk):
-            placeholders = []
-            for field in columns:
-                # The first row carries the column types; PostgreSQL infers the rest from it.
-                cast_to = f"::{field.db_type(connection)}" if index == 0 else ""
-                placeholders.append(f"%s{cast_to}")
-                parameters.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
-            rows.append(f"({', '.join(placeholders)})")
-        # Identifiers come from the model's metadata; every value is a bind parameter.
-        sql = (
-            f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608
-            f"FROM (VALUES {', '.join(rows)}) AS v({', '.join(names)}) "
-            f"WHERE t.{names[0]} = v.{names[0]}"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, parameters)
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in columns)
+    parameters = [
+        [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objects]
+        for field in columns
+    ]
+    # Identifiers and types come from the model's metadata; every value is a bind parameter.
+    sql = (
+        f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608
+        f"FROM unnest({arrays}) AS v({', '.join(names)}) "
+        f"WHERE t.{names[0]} = v.{names[0]}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, parameters)
 
 
 def _column(field: Field[Any, Any]) -> str:

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from tests.tickets.sla_helpers import add_message, fresh_calendar, open_ticket, sast, set_status
 from tickets import services
+from tickets.bulk_writes import update_rows
 from tickets.inputs import ContactInput, IncomingMessage
 from tickets.models import (
     AuthorKind,
@@ -329,3 +330,22 @@ def test_agent_opened_ticket_waits_for_customer() -> None:
     assert ticket.sla_state == SlaState.RUNNING
     assert ticket.sla_started_at == sast("2026-12-01 10:00")
     assert ticket.sla_due_at == sast("2026-12-01 12:00")
+
+
+def test_update_rows_writes_each_row() -> None:
+    first = open_ticket("2026-12-01 10:00")
+    second = open_ticket("2026-12-01 11:00")
+    first.sla_state, first.sla_due_at, first.sla_alert_step = "paused", None, 3
+    second.sla_state, second.sla_alert_step = "breached", 5
+    second.sla_due_at = sast("2026-12-09 09:00")
+
+    update_rows([first, second], ["sla_state", "sla_due_at", "sla_alert_step"])
+
+    rows = dict(Ticket.objects.filter(pk__in=[first.pk, second.pk]).values_list("pk", "sla_state"))
+    assert rows == {first.pk: "paused", second.pk: "breached"}
+    second.refresh_from_db()
+    assert second.sla_due_at == sast("2026-12-09 09:00")
+    assert second.sla_alert_step == 5
+    first.refresh_from_db()
+    assert first.sla_due_at is None
+    assert first.sla_alert_step == 3
