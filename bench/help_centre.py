@@ -7,11 +7,12 @@ Run from the repository root, under the test servers (PostgreSQL and Redis on lo
 The script migrates the throwaway database, loads faq/content, collects static files and
 starts gunicorn (gthread workers) on 127.0.0.1 with the Redis cache. The load generator is
 wrk (installed with apt-get when missing and running as root), or a built-in asyncio
-HTTP/1.1 keep-alive client otherwise. Each page is warmed up, then driven by 64 keep-alive
-connections; the script prints requests per second, p50/p95/p99 latency and the ratio of
-each page's rate to a minimal Django view (bench/help_centre_urls.py) measured in the same
-run. Then it adds 5,000 generated articles and measures search again, with the cache on
-(repeated queries) and off (HELP_CENTRE_CACHE_SECONDS=0: every search hits PostgreSQL).
+HTTP/1.1 keep-alive client otherwise. Each page is warmed up and then driven by 64
+keep-alive connections. The script prints requests per second and p50/p95/p99 latency,
+and divides each page's rate by that of a minimal Django view (bench/help_centre_urls.py)
+measured on the same server just before and after it. Then it adds 5,000 generated
+articles and measures search again, with the cache on (repeated queries) and off
+(HELP_CENTRE_CACHE_SECONDS=0: every search queries PostgreSQL).
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ def main() -> int:
     print(
         f"# help centre benchmark: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, gunicorn {args.workers} workers x {args.threads} threads, "
-        f"{CONNECTIONS} connections, {args.seconds} s per page, load generator: {load.__name__}"
+        f"{CONNECTIONS} connections, {args.seconds} s per page, load generator: "
+        f"{'wrk' if load is _run_wrk else 'asyncio client'}"
     )
 
     paths = {
