@@ -228,4 +228,4 @@ def route_waiting(
 
 
 def categories_of_agent(agent: AbstractBaseUser) -> list[str]:
-    return list(ChatTeam.objects.filter(members=agent).values_list("category", flat=True))
+    return list(ChatTeam.objects.filter(members__pk=agent.pk).values_list("category", flat=True))

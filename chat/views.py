@@ -31,7 +31,7 @@ class AvailabilityForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def availability(request: HttpRequest) -> HttpResponse:
     """Show and save the current agent's chat status (available or away) and capacity."""
-    current = AgentAvailability.objects.filter(user=request.user).first()
+    current = AgentAvailability.objects.filter(user=request.user).first()  # type: ignore[misc]
     if request.method == "POST":
         form = AvailabilityForm(request.POST)
         if form.is_valid():

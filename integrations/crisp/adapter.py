@@ -11,7 +11,8 @@ optional "website_hook_key".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from requests.auth import HTTPBasicAuth
 
-from integrations.base import DeskAdapter, NotConfigured, ProviderError
+from integrations.base import DeskAdapter, MalformedPayload, NotConfigured, ProviderError
 from integrations.category_hints import tag_categories
 from integrations.crisp import client, mapping, webhooks
 from integrations.http import ProviderHttp
@@ -93,6 +94,10 @@ class CrispAdapter(DeskAdapter):
     # ------------------------------------------------------------ API
 
     def fetch_ticket(self, external_id: str) -> TicketRecord | None:
+        with _readable_response():
+            return self._fetch_ticket(external_id)
+
+    def _fetch_ticket(self, external_id: str) -> TicketRecord | None:
         try:
             website_id, session_id = mapping.split_ticket_key(external_id)
         except ValueError as exc:
@@ -112,6 +117,10 @@ class CrispAdapter(DeskAdapter):
     def fetch_changes(
         self, cursor: Mapping[str, Any], *, since: datetime | None = None
     ) -> ChangePage:
+        with _readable_response():
+            return self._fetch_changes(cursor, since=since)
+
+    def _fetch_changes(self, cursor: Mapping[str, Any], *, since: datetime | None) -> ChangePage:
         """One page of the conversations updated since the cursor's lower bound.
 
         The cursor contains the lower bound ("since", UNIX milliseconds), the next page number
@@ -195,3 +204,14 @@ def _same_website(event: WebhookEvent, website_id: str) -> bool:
         if not str(key).startswith(f"{website_id}:"):
             return False
     return True
+
+
+@contextmanager
+def _readable_response() -> Iterator[None]:
+    """Report an API answer the mapping cannot read as a provider error no retry can fix."""
+    try:
+        yield
+    except MalformedPayload as exc:
+        raise ProviderError(
+            f"crisp returned data the hub cannot read: {exc.detail}", retryable=False
+        ) from exc

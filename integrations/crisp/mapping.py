@@ -7,7 +7,8 @@ Crisp documents the fingerprint as unique within a session only. Times are milli
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +46,17 @@ _SKIPPED_TYPES = frozenset({"event"})
 # Crisp names anonymous visitors "visitor" plus digits until they give a name.
 _GENERATED_NICKNAME = re.compile(r"^visitor\d*$", re.IGNORECASE)
 _SUBJECT_LENGTH = 120
+
+
+@contextmanager
+def unexpected_shape(what: str) -> Iterator[None]:
+    """Turn the errors that a value of the wrong JSON type causes into MalformedPayload."""
+    try:
+        yield
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise MalformedPayload(
+            f"{what} does not have Crisp's shape ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def timestamp(value: Any) -> datetime:
@@ -199,6 +211,11 @@ def session_event(
 
 def hook_event(body: Mapping[str, Any]) -> WebhookEvent:
     """Map a web hook body {website_id, event, data, timestamp}; raises MalformedPayload."""
+    with unexpected_shape("hook body"):
+        return _hook_event(body)
+
+
+def _hook_event(body: Mapping[str, Any]) -> WebhookEvent:
     event = body.get("event")
     data = body.get("data")
     if not isinstance(event, str) or not event:
@@ -225,8 +242,19 @@ def conversation_record(
 ) -> TicketRecord:
     """Map a conversation from the REST API, with its messages when they were fetched.
 
-    Without messages the record is incomplete, and the caller fetches them.
+    Without messages the record is incomplete, and the caller fetches them. Raises
+    MalformedPayload when the conversation does not have Crisp's documented shape.
     """
+    with unexpected_shape("conversation"):
+        return _conversation_record(conversation, messages, tag_table=tag_table)
+
+
+def _conversation_record(
+    conversation: Mapping[str, Any],
+    messages: Iterable[Mapping[str, Any]] | None,
+    *,
+    tag_table: Mapping[str, str],
+) -> TicketRecord:
     website, session = _ids(conversation)
     meta = conversation.get("meta") or {}
     comments: list[CommentRecord] = []

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from integrations.base import DeskAdapter, NotConfigured, ProviderError
+from integrations.base import DeskAdapter, MalformedPayload, NotConfigured, ProviderError
 from integrations.category_hints import tag_categories
 from integrations.http import BearerAuth, ProviderHttp, RateLimitHeaders
 from integrations.intercom import client, mapping, webhooks
@@ -85,6 +86,10 @@ class IntercomAdapter(DeskAdapter):
     # ------------------------------------------------------------ API
 
     def fetch_ticket(self, external_id: str) -> TicketRecord | None:
+        with _readable_response():
+            return self._fetch_ticket(external_id)
+
+    def _fetch_ticket(self, external_id: str) -> TicketRecord | None:
         try:
             conversation = client.get_conversation(self.http, external_id)
         except ProviderError as exc:
@@ -102,6 +107,10 @@ class IntercomAdapter(DeskAdapter):
     def fetch_changes(
         self, cursor: Mapping[str, Any], *, since: datetime | None = None
     ) -> ChangePage:
+        with _readable_response():
+            return self._fetch_changes(cursor, since=since)
+
+    def _fetch_changes(self, cursor: Mapping[str, Any], *, since: datetime | None) -> ChangePage:
         """One page of the search for conversations updated after the cursor's lower bound.
 
         The cursor contains the lower bound ("updated_after", UNIX seconds), the next page
@@ -198,3 +207,14 @@ class IntercomAdapter(DeskAdapter):
                 "teammate the hub writes as."
             )
         return str(admin_id)
+
+
+@contextmanager
+def _readable_response() -> Iterator[None]:
+    """Report an API answer the mapping cannot read as a provider error no retry can fix."""
+    try:
+        yield
+    except MalformedPayload as exc:
+        raise ProviderError(
+            f"intercom returned data the hub cannot read: {exc.detail}", retryable=False
+        ) from exc

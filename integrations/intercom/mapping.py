@@ -8,7 +8,8 @@ part with a body or attachments becomes a comment with the part's id. Times are 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +45,17 @@ _AGENT_AUTHORS = frozenset({"admin", "team"})
 _PUBLIC_PART_TYPES = frozenset({"comment", "close", "open", "snoozed"})
 _SUBJECT_LENGTH = 120
 _BLANK_LINES = re.compile(r"\n{3,}")
+
+
+@contextmanager
+def unexpected_shape(what: str) -> Iterator[None]:
+    """Turn the errors that a value of the wrong JSON type causes into MalformedPayload."""
+    try:
+        yield
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise MalformedPayload(
+            f"{what} does not have Intercom's shape ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def timestamp(value: Any) -> datetime:
@@ -236,8 +248,21 @@ def conversation_record(
 
     complete defaults to whether the conversation carries all its parts. bot_admin_ids are
     the admins the hub itself writes as; their parts are stored as automatic messages.
-    Raises MalformedPayload when the id or the creation time is missing.
+    Raises MalformedPayload when the conversation does not have Intercom's documented shape.
     """
+    with unexpected_shape("conversation"):
+        return _conversation_record(
+            conversation, complete=complete, tag_table=tag_table, bot_admin_ids=bot_admin_ids
+        )
+
+
+def _conversation_record(
+    conversation: Mapping[str, Any],
+    *,
+    complete: bool | None = None,
+    tag_table: Mapping[str, str] = DEFAULT_TAG_CATEGORIES,
+    bot_admin_ids: frozenset[str] = frozenset(),
+) -> TicketRecord:
     if not conversation.get("id"):
         raise MalformedPayload("conversation has no id")
     conversation_id = str(conversation["id"])
@@ -281,6 +306,16 @@ def notification_event(
     bot_admin_ids: frozenset[str] = frozenset(),
 ) -> WebhookEvent:
     """Map a notification envelope to a WebhookEvent; raises MalformedPayload."""
+    with unexpected_shape("notification"):
+        return _notification_event(envelope, tag_table=tag_table, bot_admin_ids=bot_admin_ids)
+
+
+def _notification_event(
+    envelope: Mapping[str, Any],
+    *,
+    tag_table: Mapping[str, str],
+    bot_admin_ids: frozenset[str],
+) -> WebhookEvent:
     topic = envelope.get("topic")
     if not isinstance(topic, str) or not topic:
         raise MalformedPayload("notification has no topic")
@@ -292,5 +327,5 @@ def notification_event(
     item = data.get("item") if isinstance(data, Mapping) else None
     if not isinstance(item, Mapping) or item.get("type") != "conversation":
         raise MalformedPayload(f"{topic} notification carries no conversation")
-    record = conversation_record(item, tag_table=tag_table, bot_admin_ids=bot_admin_ids)
+    record = _conversation_record(item, tag_table=tag_table, bot_admin_ids=bot_admin_ids)
     return WebhookEvent(topic, records=(record,))

@@ -459,3 +459,30 @@ def test_search_request_and_cursor(
     assert second.done
     started = int(helpers.FIXTURE_NOW.timestamp())
     assert second.cursor == {"updated_after": started - 300}
+
+
+def test_unreadable_api_answer_fails_for_good(
+    deliver, httpserver: HTTPServer, time_machine
+) -> None:  # type: ignore[no-untyped-def]
+    time_machine.move_to(helpers.FIXTURE_NOW)
+    httpserver.expect_request(f"/conversations/{CONVERSATION_ID}").respond_with_json(
+        {"type": "conversation", "id": CONVERSATION_ID, "created_at": "yesterday"}
+    )
+
+    response = deliver(signed(raw("webhook_conversation_admin_replied.json")))
+
+    assert response.status_code == 202
+    item = InboundItem.objects.get()
+    assert item.state == InboundItem.State.FAILED
+    assert "cannot read" in item.last_error
+    assert item.next_attempt_at is None
+
+
+def test_malformed_body_is_400(deliver) -> None:  # type: ignore[no-untyped-def]
+    body = json.dumps(
+        {"type": "notification_event", "topic": "conversation.user.created", "data": []}
+    ).encode()
+    response = deliver(signed(body))
+    assert response.status_code == 400
+    assert response.json() == {"error": "malformed_body"}
+    assert not InboundItem.objects.exists()
