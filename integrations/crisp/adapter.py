@@ -121,7 +121,7 @@ class CrispAdapter(DeskAdapter):
             return self._fetch_changes(cursor, since=since)
 
     def _fetch_changes(self, cursor: Mapping[str, Any], *, since: datetime | None) -> ChangePage:
-        """One page of the conversations updated since the cursor's lower bound.
+        """Fetch one page of the conversations updated since the cursor's lower bound.
 
         The cursor contains the lower bound ("since", UNIX milliseconds), the next page number
         and when the walk began ("started"). The next walk starts a margin before this one
@@ -208,7 +208,7 @@ def _same_website(event: WebhookEvent, website_id: str) -> bool:
 
 @contextmanager
 def _readable_response() -> Iterator[None]:
-    """Report an API answer the mapping cannot read as a provider error no retry can fix."""
+    """Report an API response the mapping cannot read as a provider error no retry can fix."""
     try:
         yield
     except MalformedPayload as exc:

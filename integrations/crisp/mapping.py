@@ -32,7 +32,7 @@ from tickets.models import Channel, Status
 MESSAGE_EVENTS = frozenset({"message:send", "message:received"})
 SESSION_EVENTS = frozenset({"session:set_state", "session:set_email", "session:removed"})
 
-# Crisp's conversation state as a hub status; "pending" (no operator has answered) keeps the
+# Crisp's conversation state as a hub status; "pending" (no operator reply yet) keeps the
 # hub's status.
 STATE_STATUS: dict[str, str | None] = {
     "pending": None,
@@ -257,13 +257,14 @@ def _conversation_record(
 ) -> TicketRecord:
     website, session = _ids(conversation)
     meta = conversation.get("meta") or {}
+
     comments: list[CommentRecord] = []
     for message in messages or ():
         comment = message_comment(message, website_id=website)
         if comment is not None:
             comments.append(comment)
     comments.sort(key=lambda c: c.created_at)
-    created_at = timestamp(conversation.get("created_at"))
+
     subject = str(meta.get("subject") or "").strip()
     if not subject:
         first = comments[0].body_text if comments else str(conversation.get("last_message") or "")
@@ -271,6 +272,7 @@ def _conversation_record(
     assigned = (conversation.get("assigned") or {}).get("user_id")
     segments = tuple(str(segment) for segment in meta.get("segments") or [])
     fields = [(str(name), value) for name, value in (meta.get("data") or {}).items()]
+
     return TicketRecord(
         external_id=ticket_key(website, session),
         subject=subject[:_SUBJECT_LENGTH],
@@ -280,7 +282,7 @@ def _conversation_record(
             email=str(meta.get("email") or "").strip().lower(),
             role=Role.CUSTOMER,
         ),
-        created_at=created_at,
+        created_at=timestamp(conversation.get("created_at")),
         updated_at=timestamp(conversation.get("updated_at") or conversation.get("created_at")),
         status=STATE_STATUS.get(str(conversation.get("state") or "")),
         channel=Channel.CHAT,

@@ -111,7 +111,7 @@ class IntercomAdapter(DeskAdapter):
             return self._fetch_changes(cursor, since=since)
 
     def _fetch_changes(self, cursor: Mapping[str, Any], *, since: datetime | None) -> ChangePage:
-        """One page of the search for conversations updated after the cursor's lower bound.
+        """Fetch one page of the search for conversations updated after the cursor's lower bound.
 
         The cursor contains the lower bound ("updated_after", UNIX seconds), the next page
         ("starting_after") and when the walk began ("started"). The next walk starts a margin
@@ -211,7 +211,7 @@ class IntercomAdapter(DeskAdapter):
 
 @contextmanager
 def _readable_response() -> Iterator[None]:
-    """Report an API answer the mapping cannot read as a provider error no retry can fix."""
+    """Report an API response the mapping cannot read as a provider error no retry can fix."""
     try:
         yield
     except MalformedPayload as exc:

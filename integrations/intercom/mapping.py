@@ -164,7 +164,7 @@ def parts_of(conversation: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def parts_are_complete(conversation: Mapping[str, Any]) -> bool:
-    """Whether the conversation carries every part it has.
+    """Return whether the conversation carries every part it has.
 
     A webhook item contains just the parts that caused the event, so the item is complete only
     when statistics.count_conversation_parts (or, without statistics, the list's total_count)
