@@ -7,6 +7,7 @@ invalidates cached pages; nothing happens in model signals.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.db.models import QuerySet
@@ -133,7 +134,8 @@ class SearchMissAdmin(admin.ModelAdmin):
 
     @admin.display(description="Try it")
     def search_link(self, obj: SearchMiss) -> SafeString:
-        return format_html('<a href="{}?q={}">search</a>', reverse("faq:search"), obj.query)
+        url = f"{reverse('faq:search')}?{urlencode({'q': obj.query})}"
+        return format_html('<a href="{}">search</a>', url)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -50,6 +50,25 @@ def test_admin_edit_renders_new_version(admin_client: Client, loaded, content_di
     assert load_content(content_dir).kept_admin_edits == ["making-donations/donation-receipts.md"]
 
 
+def test_admin_adds_article(admin_client: Client, loaded) -> None:
+    template = Article.objects.get(slug="refunds")
+    add_page = admin_client.get("/admin/faq/article/add/")
+
+    response = admin_client.post(
+        "/admin/faq/article/add/",
+        article_form(
+            template, title="Gift cards", slug="gift-cards", body_markdown="Coming *soon*."
+        ),
+    )
+
+    assert add_page.status_code == 200
+    assert response.status_code == 302
+    article = Article.objects.get(slug="gift-cards")
+    assert article.body_html == "<p>Coming <em>soon</em>.</p>"
+    assert article.source_path == ""
+    assert Client().get("/help/faq/making-donations/gift-cards").status_code == 200
+
+
 def test_admin_slug_change_keeps_old_url(admin_client: Client, loaded) -> None:
     article = Article.objects.get(slug="donation-receipts")
 
@@ -97,6 +116,7 @@ def test_admin_lists_votes_and_misses(admin_client: Client, loaded) -> None:
 
     assert "Helpful yes" in articles
     assert "bitcoin" in misses
+    assert "/help/faq/search?q=bitcoin" in misses
     assert re.search(r'<td class="field-count">2</td>', misses)
 
 
