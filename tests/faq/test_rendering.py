@@ -63,7 +63,7 @@ HOSTILE_MARKDOWN = [
 
 
 class ElementCollector(HTMLParser):
-    """Collects every start tag and its attributes the way a browser's tokenizer sees them."""
+    """Collects every start tag and its attributes as a browser's tokenizer reads them."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
