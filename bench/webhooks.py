@@ -417,8 +417,8 @@ def _drain(env: dict[str, str], expected: int) -> tuple[int, float, float]:
 
 
 def _breakdown(requesters: list[tuple[str, str]], start: int, count: int = 300) -> None:
-    """Process count more deliveries in this process under cProfile and print where the time
-    goes: the hub's own webhook code, tickets.services and the SLA refresh."""
+    """Process 2 × count more deliveries in this process: count timed, with the CPU time
+    of this process, then count under cProfile to print where the time goes."""
     import cProfile
     import pstats
 
@@ -427,7 +427,7 @@ def _breakdown(requesters: list[tuple[str, str]], start: int, count: int = 300) 
 
     connection = Connection.objects.get(name="bench-zendesk")
     ids = []
-    for number, body in enumerate(_deliveries(requesters, start=start + 10**8, count=count)):
+    for number, body in enumerate(_deliveries(requesters, start=start + 10**8, count=2 * count)):
         item, _ = store_item(
             kind="webhook",
             provider="zendesk",
@@ -437,10 +437,19 @@ def _breakdown(requesters: list[tuple[str, str]], start: int, count: int = 300) 
             enqueue=False,
         )
         ids.append(item.pk)
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    for item_id in ids[:count]:
+        process_item(item_id)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"\nin-process, {count} deliveries: {count / wall:.0f} records/s")
+    each_wall, each_cpu = 1000 * wall / count, 1000 * cpu / count
+    print(f"  each {each_wall:.1f} ms wall, {each_cpu:.1f} ms CPU of this process")
+
     profile = cProfile.Profile()
     started = time.perf_counter()
     profile.enable()
-    for item_id in ids:
+    for item_id in ids[count:]:
         process_item(item_id)
     profile.disable()
     elapsed = time.perf_counter() - started
@@ -451,8 +460,7 @@ def _breakdown(requesters: list[tuple[str, str]], start: int, count: int = 300) 
     def share(module: str, name: str) -> str:
         return f"{100 * totals.get((module, name), 0.0) / elapsed:4.0f} %"
 
-    rate = count / elapsed
-    print(f"\nin-process profile of {count} deliveries ({rate:.0f} records/s under cProfile):")
+    print(f"where the time goes (cProfile, {count} more deliveries):")
     print(f"  process_item (bookkeeping + below)  {share('inbound.py', 'process_item')}")
     print(f"  process_webhook_item (parse, apply) {share('webhooks.py', 'process_webhook_item')}")
     print(f"  tickets.services.ingest_message     {share('services.py', 'ingest_message')}")
