@@ -193,8 +193,8 @@ def _deliver_batch(
             try:
                 _deliver_one(notification, directory, mail, now=now)
             except Exception as error:  # noqa: BLE001 - one broken row must not strand the batch
-                # Earlier rows in the batch were sent; storing this one as failed keeps them
-                # from being claimed and sent again when the claim lease runs out.
+                # Earlier rows in the batch were sent. Storing this one as failed lets the batch
+                # finish, so those rows are not claimed and sent again after the lease.
                 logger.exception(
                     "sla notification %s raised while sending: ticket=%s", notification.pk,
                     notification.ticket_id,

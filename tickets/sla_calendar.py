@@ -135,11 +135,12 @@ def seed_south_african_holidays(*, years: Iterable[int]) -> SeedResult:
     Dates already in the table are kept as they are, so an admin's renaming or a company
     closure on the same date survives a re-seed. Recomputes open timers when anything was added.
     """
-    wanted = south_african_holidays(years)
-    existing = set(Holiday.objects.filter(date__in=list(wanted)).values_list("date", flat=True))
+    public_holidays = south_african_holidays(years)
+    stored = Holiday.objects.filter(date__in=list(public_holidays))
+    existing = set(stored.values_list("date", flat=True))
     new_rows = [
         Holiday(date=day, name=name[:200], source=holiday_source_for(name))
-        for day, name in sorted(wanted.items())
+        for day, name in sorted(public_holidays.items())
         if day not in existing
     ]
     with transaction.atomic():
