@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
@@ -31,6 +32,7 @@ from tickets.models import (
     Message,
     MessageKind,
     Priority,
+    SlaState,
     Status,
     Ticket,
     TicketEvent,
@@ -86,15 +88,13 @@ def get_or_create_contact(*, contact: ContactInput) -> Contact | None:
         person.email = email
 
     present = {(i.kind, i.value) for i in known}
-    for kind, value in identities:
-        if (kind, value) in present:
-            continue
-        try:
-            with transaction.atomic():
-                ContactIdentity.objects.create(contact=person, kind=kind, value=value[:320])
-        except IntegrityError:
-            # Another process attached it first; that contact keeps it.
-            pass
+    missing = [
+        ContactIdentity(contact=person, kind=kind, value=value[:320])
+        for kind, value in identities
+        if (kind, value) not in present
+    ]
+    # An identity another process attached first stays with that contact.
+    ContactIdentity.objects.bulk_create(missing, ignore_conflicts=True)
     return person
 
 
@@ -132,7 +132,7 @@ def ingest_message(*, incoming: IncomingMessage, actor_label: str) -> IngestResu
     """
     fingerprint = content_fingerprint(incoming)
     with transaction.atomic():
-        duplicate = _find_duplicate(incoming, fingerprint)
+        duplicate, id_reused = _find_duplicate(incoming, fingerprint)
         if duplicate is not None:
             return IngestResult("duplicate", duplicate.ticket, duplicate, "already stored")
 
@@ -143,26 +143,41 @@ def ingest_message(*, incoming: IncomingMessage, actor_label: str) -> IngestResu
         created = ticket is None
         if ticket is None:
             ticket = _open_ticket(incoming, actor_label=actor_label)
+
+        if incoming.external_message_id:
+            try:
+                with transaction.atomic():
+                    message = _store_message(ticket, incoming, fingerprint)
+            except IntegrityError:
+                # A concurrent worker stored the same provider message first.
+                existing = Message.objects.select_related("ticket").get(
+                    source=incoming.source, external_id=incoming.external_message_id
+                )
+                return IngestResult("duplicate", existing.ticket, existing, "stored concurrently")
         else:
-            ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+            # Without a provider id no unique constraint can fail, so no savepoint is needed.
+            message = _store_message(ticket, incoming, fingerprint)
 
-        try:
-            with transaction.atomic():
-                message = _store_message(ticket, incoming, fingerprint)
-        except IntegrityError:
-            # A concurrent worker stored the same provider message first.
-            existing = Message.objects.get(
-                source=incoming.source, external_id=incoming.external_message_id
-            )
-            return IngestResult("duplicate", existing.ticket, existing, "stored concurrently")
-
-        _after_message(ticket, message, incoming, actor_label=actor_label, created=created, how=how)
+        _after_message(
+            ticket,
+            message,
+            incoming,
+            actor_label=actor_label,
+            created=created,
+            how=how,
+            id_reused=id_reused and not created,
+        )
 
     outcome = "created" if created else "threaded"
     return IngestResult(outcome, ticket, message, how)
 
 
-def _find_duplicate(incoming: IncomingMessage, fingerprint: str) -> Message | None:
+def _find_duplicate(incoming: IncomingMessage, fingerprint: str) -> tuple[Message | None, bool]:
+    """Return the stored copy of this message, if any, and whether its Message-ID is taken.
+
+    The same Message-ID with other content is a reuse (a broken mailer, a forged id): the
+    message is kept, and the caller records the reuse.
+    """
     if incoming.external_message_id:
         found = (
             Message.objects.select_related("ticket")
@@ -170,14 +185,18 @@ def _find_duplicate(incoming: IncomingMessage, fingerprint: str) -> Message | No
             .first()
         )
         if found is not None:
-            return found
-    if incoming.message_id:
-        return (
-            Message.objects.select_related("ticket")
-            .filter(message_id=incoming.message_id, content_sha256=fingerprint)
-            .first()
-        )
-    return None
+            return found, False
+    if not incoming.message_id:
+        return None, False
+    same_id = list(
+        Message.objects.filter(message_id=incoming.message_id).values_list("pk", "content_sha256")[
+            :50
+        ]
+    )
+    for pk, content in same_id:
+        if content == fingerprint:
+            return Message.objects.select_related("ticket").get(pk=pk), True
+    return None, bool(same_id)
 
 
 _HUB_MESSAGE_ID = re.compile(r"^ticket-(\d+)\.msg-\d+@", re.IGNORECASE)
@@ -230,22 +249,25 @@ def _open_ticket(incoming: IncomingMessage, *, actor_label: str) -> Ticket:
         created_in_source_at=created_at,
         received_at=incoming.received_at or now,
     )
-    record_event(
-        ticket,
-        kind=TicketEvent.Kind.CREATED,
-        actor_label=actor_label,
-        new_value=ticket.source,
-        reason=f"first message from {incoming.channel}",
-        occurred_at=created_at,
-    )
-    record_event(
-        ticket,
-        kind=TicketEvent.Kind.CATEGORY,
-        actor_label="categoriser",
-        old_value="",
-        new_value=ticket.category,
-        reason=decision.reason,
-        occurred_at=created_at,
+    TicketEvent.objects.bulk_create(
+        [
+            TicketEvent(
+                ticket=ticket,
+                kind=TicketEvent.Kind.CREATED,
+                actor_label=actor_label[:64],
+                new_value=ticket.source,
+                reason=f"first message from {incoming.channel}",
+                occurred_at=created_at,
+            ),
+            TicketEvent(
+                ticket=ticket,
+                kind=TicketEvent.Kind.CATEGORY,
+                actor_label="categoriser",
+                new_value=ticket.category,
+                reason=decision.reason,
+                occurred_at=created_at,
+            ),
+        ]
     )
     return ticket
 
@@ -254,9 +276,9 @@ def _store_message(ticket: Ticket, incoming: IncomingMessage, fingerprint: str) 
     author_user = None
     if incoming.author_kind == AuthorKind.AGENT and incoming.author_email:
         author_user = User.objects.filter(email__iexact=incoming.author_email).first()
-    author_contact = None
+    author_contact_id = None
     if incoming.direction == Direction.INBOUND and incoming.author_kind == AuthorKind.CUSTOMER:
-        author_contact = ticket.contact
+        author_contact_id = ticket.contact_id
     message = Message.objects.create(
         ticket=ticket,
         source=incoming.source,
@@ -266,7 +288,7 @@ def _store_message(ticket: Ticket, incoming: IncomingMessage, fingerprint: str) 
         is_public=incoming.is_public,
         kind=incoming.kind,
         author_kind=incoming.author_kind,
-        author_contact=author_contact,
+        author_contact_id=author_contact_id,
         author_user=author_user,
         author_name=incoming.author_name[:200],
         author_email=incoming.author_email[:320],
@@ -315,12 +337,16 @@ def _after_message(
     actor_label: str,
     created: bool,
     how: str,
+    id_reused: bool,
 ) -> None:
     updates: dict[str, object] = {"message_count": F("message_count") + 1}
     if ticket.last_message_at is None or message.sent_at > ticket.last_message_at:
         updates["last_message_at"] = message.sent_at
     Ticket.objects.filter(pk=ticket.pk).update(**updates)
-    ticket.refresh_from_db(fields=["message_count", "last_message_at"])
+    # F() keeps the stored count right under concurrent writers; this copy is for the caller.
+    ticket.message_count += 1
+    if "last_message_at" in updates:
+        ticket.last_message_at = message.sent_at
 
     record_event(
         ticket,
@@ -331,18 +357,15 @@ def _after_message(
         data={"message": message.pk, "public": message.is_public},
         occurred_at=message.sent_at,
     )
-    if incoming.message_id and not created:
-        reused = (
-            Message.objects.filter(message_id=incoming.message_id).exclude(pk=message.pk).exists()
+    if id_reused:
+        record_event(
+            ticket,
+            kind=TicketEvent.Kind.NOTE,
+            actor_label=actor_label,
+            reason=f"Message-ID {incoming.message_id} reused with different content; kept both",
         )
-        if reused:
-            record_event(
-                ticket,
-                kind=TicketEvent.Kind.NOTE,
-                actor_label=actor_label,
-                reason=f"Message-ID {incoming.message_id} reused with different content; kept both",
-            )
 
+    # change_status refreshes the SLA timer itself.
     if incoming.ticket_status and incoming.ticket_status != ticket.status and not created:
         change_status(
             ticket=ticket,
@@ -366,7 +389,30 @@ def _after_message(
             reason="customer wrote again",
             occurred_at=message.sent_at,
         )
-    refresh_sla(ticket)
+    elif created or not _leaves_timer_unchanged(ticket, message):
+        refresh_sla(ticket)
+
+
+def _leaves_timer_unchanged(ticket: Ticket, message: Message) -> bool:
+    """Whether a message on an existing ticket cannot move its first-response timer.
+
+    An inbound message is never a first response. It could only end a pause, and a pause
+    exists only while the status is a pause status, a case change_status handles. A ticket
+    with no timer yet (opened by an agent) starts one with the customer's first message.
+    """
+    return (
+        message.direction == Direction.INBOUND
+        and ticket.sla_state in _TIMER_STATES_WITHOUT_PAUSE
+        and ticket.status not in settings.SLA_PAUSE_STATUSES
+    )
+
+
+_TIMER_STATES_WITHOUT_PAUSE = {
+    SlaState.RUNNING,
+    SlaState.BREACHED,
+    SlaState.ACHIEVED,
+    SlaState.CANCELLED,
+}
 
 
 # ---------------------------------------------------------------- categorising
