@@ -50,5 +50,5 @@ class HelpCentreHostMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if self.host and request.get_host().split(":")[0].lower() == self.host:
-            request.urlconf = settings.HELP_CENTRE_URLCONF
+            request.urlconf = settings.HELP_CENTRE_URLCONF  # type: ignore[attr-defined]
         return self.get_response(request)

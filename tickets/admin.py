@@ -12,6 +12,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import QuerySet
@@ -20,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from tickets import services
 from tickets.models import (
@@ -45,12 +48,8 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:  # type: ignore[override]
         query = getattr(self.object_list, "query", None)
-        if (
-            connection.vendor == "postgresql"
-            and query is not None
-            and not query.where
-        ):
-            table = self.object_list.model._meta.db_table  # type: ignore[union-attr]
+        if connection.vendor == "postgresql" and query is not None and not query.where:
+            table = self.object_list.model._meta.db_table  # type: ignore[attr-defined]
             with connection.cursor() as cursor:
                 cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s", [table])
                 row = cursor.fetchone()
@@ -137,10 +136,7 @@ class MessageInline(admin.StackedInline):
         return format_html_join(
             ", ",
             '<a href="{}">{}</a> ({} bytes)',
-            (
-                (reverse("tickets:attachment", args=[a.pk]), a.filename, a.size)
-                for a in files
-            ),
+            ((reverse("tickets:attachment", args=[a.pk]), a.filename, a.size) for a in files),
         )
 
 
@@ -176,10 +172,17 @@ class TicketForm(forms.ModelForm):
         fields = ["category", "status", "priority", "assignee", "escalation_level"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if "escalation_level" in self.changed_data and not data.get("change_reason", "").strip():
             self.add_error("change_reason", "Give a reason for changing the escalation level.")
         return data
+
+
+def _agent(request: HttpRequest) -> User:
+    """Return the signed-in agent; admin views are reachable only by signed-in staff."""
+    if isinstance(request.user, AnonymousUser):
+        raise PermissionDenied("Sign in as an agent first.")
+    return request.user
 
 
 @admin.register(Ticket)
@@ -249,7 +252,10 @@ class TicketAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Timing", {"fields": ("created_in_source_at", "received_at", "last_message_at", "sla_summary")}),
+        (
+            "Timing",
+            {"fields": ("created_in_source_at", "received_at", "last_message_at", "sla_summary")},
+        ),
         ("SLA timeline", {"fields": ("sla_timeline",)}),
     )
     inlines = [MessageInline, SlaNotificationInline, TicketEventInline]
@@ -289,7 +295,7 @@ class TicketAdmin(admin.ModelAdmin):
     def received(self, ticket: Ticket) -> str:
         return _local_minute(ticket.received_at)
 
-    def action_checkbox(self, ticket: Ticket) -> str:
+    def action_checkbox(self, ticket: Ticket) -> SafeString:
         return format_html(
             '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
             helpers.ACTION_CHECKBOX_NAME,
@@ -310,8 +316,14 @@ class TicketAdmin(admin.ModelAdmin):
     def sla_summary(self, ticket: Ticket) -> str:
         if not ticket.sla_state:
             return "No first-response timer"
-        due = timezone.localtime(ticket.sla_due_at).strftime("%Y-%m-%d %H:%M") if ticket.sla_due_at else "-"
-        return f"{ticket.get_sla_state_display()} · policy {ticket.sla_policy or '-'} · due {due} SAST"
+        due = (
+            timezone.localtime(ticket.sla_due_at).strftime("%Y-%m-%d %H:%M")
+            if ticket.sla_due_at
+            else "-"
+        )
+        return (
+            f"{ticket.get_sla_state_display()} · policy {ticket.sla_policy or '-'} · due {due} SAST"
+        )
 
     @admin.display(description="First-response timer")
     def sla_timeline(self, ticket: Ticket) -> str:
@@ -323,13 +335,17 @@ class TicketAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Ticket, form: Any, change: bool) -> None:
         stored = Ticket.objects.get(pk=obj.pk)
         reason = form.cleaned_data.get("change_reason", "").strip() or "changed in admin"
-        user = request.user
+        user = _agent(request)
         if "category" in form.changed_data:
-            services.change_category(ticket=stored, category=obj.category, actor=user, reason=reason)
+            services.change_category(
+                ticket=stored, category=obj.category, actor=user, reason=reason
+            )
         if "status" in form.changed_data:
             services.change_status(ticket=stored, status=obj.status, actor=user, reason=reason)
         if "priority" in form.changed_data:
-            services.change_priority(ticket=stored, priority=obj.priority, actor=user, reason=reason)
+            services.change_priority(
+                ticket=stored, priority=obj.priority, actor=user, reason=reason
+            )
         if "assignee" in form.changed_data:
             services.assign_ticket(ticket=stored, assignee=obj.assignee, actor=user, reason=reason)
         if "escalation_level" in form.changed_data:
@@ -344,11 +360,18 @@ class TicketAdmin(admin.ModelAdmin):
     @admin.action(description="Assign to me")
     def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
         for ticket in queryset:
-            services.assign_ticket(ticket=ticket, assignee=request.user, actor=request.user, reason="taken from the queue")
+            services.assign_ticket(
+                ticket=ticket,
+                assignee=_agent(request),
+                actor=_agent(request),
+                reason="taken from the queue",
+            )
 
     def _set_status(self, request: HttpRequest, queryset: QuerySet[Ticket], status: str) -> None:
         for ticket in queryset:
-            services.change_status(ticket=ticket, status=status, actor=request.user, reason="bulk action in admin")
+            services.change_status(
+                ticket=ticket, status=status, actor=_agent(request), reason="bulk action in admin"
+            )
         self.message_user(request, f"{queryset.count()} ticket(s) set to {Status(status).label}.")
 
     @admin.action(description="Mark open")
@@ -371,8 +394,10 @@ class TicketAdmin(admin.ModelAdmin):
                 services.change_escalation_level(
                     ticket=ticket,
                     level=level,
-                    actor=request.user,
-                    reason="escalated by hand in admin" if step > 0 else "de-escalated by hand in admin",
+                    actor=_agent(request),
+                    reason="escalated by hand in admin"
+                    if step > 0
+                    else "de-escalated by hand in admin",
                 )
                 changed += 1
         self.message_user(request, f"{changed} ticket(s) moved.", messages.SUCCESS)
@@ -394,15 +419,19 @@ class TicketAdmin(admin.ModelAdmin):
 
     @staticmethod
     def _recategorise_action(category: str) -> Any:
-        def action(modeladmin: TicketAdmin, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
+        def action(
+            modeladmin: TicketAdmin, request: HttpRequest, queryset: QuerySet[Ticket]
+        ) -> None:
             for ticket in queryset:
                 services.change_category(
-                    ticket=ticket, category=category, actor=request.user, reason="re-categorised by an agent"
+                    ticket=ticket,
+                    category=category,
+                    actor=_agent(request),
+                    reason="re-categorised by an agent",
                 )
             modeladmin.message_user(request, f"{queryset.count()} ticket(s) re-categorised.")
 
         return action
-
 
 
 class ContactIdentityInline(admin.TabularInline):
@@ -431,7 +460,16 @@ class AttachmentAdmin(admin.ModelAdmin):
     list_display = ("filename", "content_type", "size", "message")
     list_select_related = ("message",)
     search_fields = ("filename", "sha256")
-    readonly_fields = ("message", "file", "filename", "content_type", "size", "sha256", "content_id", "inline")
+    readonly_fields = (
+        "message",
+        "file",
+        "filename",
+        "content_type",
+        "size",
+        "sha256",
+        "content_id",
+        "inline",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

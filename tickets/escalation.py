@@ -2,7 +2,8 @@
 
 The walk has five thresholds in a fixed order: the at-risk warning, the breach (both L1), then
 escalation levels L2, L3 and L4. Each gets at most one SlaNotification row per ticket,
-because a unique constraint on (ticket, kind, level) rejects a second one. Nothing here reads the clock or the database.
+because a unique constraint on (ticket, kind, level) rejects a second one. Nothing here
+reads the clock or the database.
 """
 
 from __future__ import annotations

@@ -421,7 +421,9 @@ class EscalationLevelConfig(models.Model):
     webhook_url = models.URLField(
         blank=True,
         max_length=500,
-        help_text="Optional Slack-compatible incoming webhook; receives a JSON {\"text\": ...} post.",
+        help_text=(
+            "Optional Slack-compatible incoming webhook; receives a JSON {\"text\": ...} post."
+        ),
     )
 
     class Meta:

@@ -8,6 +8,8 @@ ticket, contact and message plus a DISTINCT instead.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import connection
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -39,7 +41,7 @@ def search_tickets(queryset: QuerySet[Ticket], search_term: str) -> QuerySet[Tic
     return queryset
 
 
-def ticket_ids_matching(word: str) -> QuerySet[Ticket]:
+def ticket_ids_matching(word: str) -> QuerySet[Ticket, Any]:
     """Return the ids of tickets that `word` matches, ignoring case.
 
     A ticket matches when its number equals the word, or its subject, contact e-mail or

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -40,7 +40,7 @@ from tickets.models import (
 
 logger = logging.getLogger(__name__)
 
-User = get_user_model()
+UserModel = get_user_model()
 
 # Statuses a customer's new message moves back to "open".
 _REOPEN_ON_CUSTOMER_MESSAGE = {Status.PENDING_CUSTOMER, Status.SOLVED, Status.CLOSED}
@@ -275,7 +275,7 @@ def _open_ticket(incoming: IncomingMessage, *, actor_label: str) -> Ticket:
 def _store_message(ticket: Ticket, incoming: IncomingMessage, fingerprint: str) -> Message:
     author_user = None
     if incoming.author_kind == AuthorKind.AGENT and incoming.author_email:
-        author_user = User.objects.filter(email__iexact=incoming.author_email).first()
+        author_user = UserModel.objects.filter(email__iexact=incoming.author_email).first()
     author_contact_id = None
     if incoming.direction == Direction.INBOUND and incoming.author_kind == AuthorKind.CUSTOMER:
         author_contact_id = ticket.contact_id
@@ -450,7 +450,7 @@ def record_event(
     ticket: Ticket,
     *,
     kind: str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     actor_label: str = "",
     old_value: str = "",
     new_value: str = "",
@@ -475,7 +475,7 @@ def change_category(
     *,
     ticket: Ticket,
     category: str,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     reason: str,
     actor_label: str = "",
 ) -> Ticket:
@@ -503,7 +503,7 @@ def change_status(
     *,
     ticket: Ticket,
     status: str,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     reason: str,
     actor_label: str = "",
     occurred_at: datetime | None = None,
@@ -529,9 +529,7 @@ def change_status(
     return ticket
 
 
-def change_priority(
-    *, ticket: Ticket, priority: str, actor: AbstractBaseUser | None, reason: str
-) -> Ticket:
+def change_priority(*, ticket: Ticket, priority: str, actor: User | None, reason: str) -> Ticket:
     if priority not in Priority.values:
         raise ValueError(f"Unknown priority {priority!r}; expected one of {Priority.values}.")
     if ticket.priority == priority:
@@ -553,8 +551,8 @@ def change_priority(
 def assign_ticket(
     *,
     ticket: Ticket,
-    assignee: AbstractBaseUser | None,
-    actor: AbstractBaseUser | None,
+    assignee: User | None,
+    actor: User | None,
     reason: str,
     actor_label: str = "",
 ) -> Ticket:
@@ -580,7 +578,7 @@ def change_escalation_level(
     *,
     ticket: Ticket,
     level: int,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     reason: str,
     actor_label: str = "",
 ) -> Ticket:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
@@ -69,7 +69,7 @@ class Command(BaseCommand):
         )
 
 
-def _demo_agent(username: str, first: str, last: str, email: str) -> AbstractBaseUser:
+def _demo_agent(username: str, first: str, last: str, email: str) -> User:
     user, created = get_user_model().objects.get_or_create(
         username=username,
         defaults={"first_name": first, "last_name": last, "email": email, "is_staff": True},
@@ -80,7 +80,7 @@ def _demo_agent(username: str, first: str, last: str, email: str) -> AbstractBas
     return user
 
 
-def _answer_demo_mail(agents: list[AbstractBaseUser], *, now: datetime) -> int:
+def _answer_demo_mail(agents: list[User], *, now: datetime) -> int:
     """Reply to two of every three unanswered mail tickets: one on time, one late."""
     tickets = (
         Ticket.objects.filter(
