@@ -18,7 +18,11 @@ MAX_PER_PAGE = 150
 
 def get_conversation(http: ProviderHttp, conversation_id: str) -> dict[str, Any]:
     """GET /conversations/{id} (Conversations: Retrieve a conversation): the conversation with
-    up to 500 of its parts."""
+    up to 500 of its parts.
+
+    NOTE: Intercom documents no paging of parts, so a conversation with more than 500 parts
+    is imported with 500 of them; which ones it returns is not documented.
+    """
     data: dict[str, Any] = http.get_json(f"/conversations/{conversation_id}").data
     return data
 
