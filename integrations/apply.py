@@ -80,14 +80,11 @@ def apply_record(*, adapter: DeskAdapter, record: Record) -> ApplyResult:
         ticket_id = record.external_id if isinstance(record, TicketRecord) else record.ticket_id
         return _fetch_and_apply(adapter, ticket_id)
 
-    tickets = Ticket.objects.filter(source=source, external_id=record.ticket_id)
+    ticket = Ticket.objects.filter(source=source, external_id=record.ticket_id).first()
     if isinstance(record, CommentRecord):
-        # The most frequent record: read two columns, not the whole ticket.
-        found = tickets.values_list("pk", "channel").first()
-        if found is None:
+        if ticket is None:
             return _fetch_and_apply(adapter, record.ticket_id)
-        return _apply_comment(adapter, found[0], found[1], record)
-    ticket = tickets.first()
+        return _apply_comment(adapter, ticket, record)
     if ticket is None:
         # Out of order: the ticket's creation has not reached the hub yet.
         return _fetch_and_apply(adapter, record.ticket_id)
@@ -112,8 +109,12 @@ def _fetch_and_apply(adapter: DeskAdapter, external_id: str) -> ApplyResult:
 
 
 def apply_ticket(*, adapter: DeskAdapter, record: TicketRecord) -> ApplyResult:
-    """Add the ticket's new messages, then its status, priority and assignee if fresh."""
-    with transaction.atomic():
+    """Add the ticket's new messages, then its status, priority and assignee if fresh.
+
+    Joins the caller's transaction without a savepoint: an error inside leaves the
+    caller's atomic block fit only for rollback, which is what process_item does.
+    """
+    with transaction.atomic(savepoint=False):
         state = _lock_state(adapter.connection, record.external_id)
         ticket = Ticket.objects.filter(
             source=adapter.source, external_id=record.external_id
@@ -132,7 +133,8 @@ def apply_ticket(*, adapter: DeskAdapter, record: TicketRecord) -> ApplyResult:
 
         changed = False
         if _is_fresh(state, record.updated_at):
-            ticket.refresh_from_db()
+            # No re-read: the ticket was read after the lock above, and ingest_message and
+            # the change_* services keep this copy up to date.
             changed = _apply_fields(adapter, ticket, record)
             state.source_updated_at = _seconds(record.updated_at)
         elif not added:
@@ -162,7 +164,9 @@ def _add_comments(
         if comment.external_id in stored:
             continue
         incoming = _incoming(adapter, comment, record=record, channel=channel)
-        result = services.ingest_message(incoming=incoming, actor_label=adapter.provider)
+        result = services.ingest_message(
+            incoming=incoming, actor_label=adapter.provider, ticket=ticket
+        )
         if result.outcome in ("created", "threaded"):
             added += 1
             opened = opened or result.outcome == "created"
@@ -238,17 +242,17 @@ def _apply_deletion(
 # ---------------------------------------------------------------- single events
 
 
-def _apply_comment(
-    adapter: DeskAdapter, ticket_id: int, channel: str, comment: CommentRecord
-) -> ApplyResult:
-    incoming = _incoming(adapter, comment, record=None, channel=channel)
-    result = services.ingest_message(incoming=incoming, actor_label=adapter.provider)
+def _apply_comment(adapter: DeskAdapter, ticket: Ticket, comment: CommentRecord) -> ApplyResult:
+    incoming = _incoming(adapter, comment, record=None, channel=ticket.channel)
+    result = services.ingest_message(
+        incoming=incoming, actor_label=adapter.provider, ticket=ticket
+    )
     added = int(result.outcome in ("created", "threaded"))
-    return ApplyResult("updated" if added else "unchanged", ticket_id, added)
+    return ApplyResult("updated" if added else "unchanged", ticket.pk, added)
 
 
 def _apply_status(adapter: DeskAdapter, ticket: Ticket, record: StatusRecord) -> ApplyResult:
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         state = _lock_state(adapter.connection, record.ticket_id)
         if record.status == DELETED:
             return _apply_deletion(adapter, state, ticket, record.occurred_at)

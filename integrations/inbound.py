@@ -103,27 +103,38 @@ def schedule_processing(item_id: int) -> None:
 
 def process_item(item_id: int) -> InboundItem | None:
     """Process one stored item; safe to call twice, and never raises for a bad item."""
-    item = InboundItem.objects.filter(pk=item_id).first()
+    # The connection comes in the same query: every webhook and record processor reads it.
+    item = InboundItem.objects.select_related("connection").filter(pk=item_id).first()
     if item is None:
         logger.warning("inbound item %s not found", item_id)
         return None
     if item.state in (InboundItem.State.DONE, InboundItem.State.IGNORED):
         return item
 
+    attempts = item.attempts
     try:
         processor = _processor_for(item)
         with transaction.atomic():
             result = processor(item)
+            # Marked done in the same transaction, so the item is done exactly when its
+            # writes are committed, and one commit serves both.
+            _mark_processed(item, result)
     except PermanentFailure as exc:
+        item.attempts = attempts
         _mark_failed(item, str(exc), retry=False)
         return item
     except Exception as exc:  # noqa: BLE001 - one bad item must not stop the others
+        # A failed commit rolls back _mark_processed's row update but not its count.
+        item.attempts = attempts
         logger.exception(
             "inbound item %s (%s) failed on attempt %s", item.pk, item.kind, item.attempts + 1
         )
         _mark_failed(item, f"{type(exc).__name__}: {exc}", retry=True)
         return item
+    return item
 
+
+def _mark_processed(item: InboundItem, result: ProcessResult) -> None:
     item.state = result.state
     item.outcome = result.outcome
     item.ticket_id = result.ticket_id
@@ -142,7 +153,6 @@ def process_item(item_id: int) -> InboundItem | None:
             "processed_at",
         ]
     )
-    return item
 
 
 def _mark_failed(item: InboundItem, error: str, *, retry: bool) -> None:

@@ -123,20 +123,34 @@ def content_fingerprint(incoming: IncomingMessage) -> str:
     return digest.hexdigest()
 
 
-def ingest_message(*, incoming: IncomingMessage, actor_label: str) -> IngestResult:
+def ingest_message(
+    *, incoming: IncomingMessage, actor_label: str, ticket: Ticket | None = None
+) -> IngestResult:
     """Store one message in the queue: thread it, or open a ticket, or recognise a duplicate.
 
     Idempotent: the same provider message id, or the same Message-ID with the same content,
     returns outcome "duplicate" and writes nothing. A reused Message-ID with different
     content is stored as a new message and the reuse is recorded on the ticket.
+
+    ticket, when given, is the caller's current copy of the ticket with
+    incoming.external_ticket_id, which spares reading it again; it is updated in place.
+    The work joins the caller's transaction without a savepoint of its own, so a caller
+    that catches an error from here inside an atomic block can only roll that block back.
     """
     fingerprint = content_fingerprint(incoming)
-    with transaction.atomic():
-        duplicate, id_reused = _find_duplicate(incoming, fingerprint)
+    with transaction.atomic(savepoint=False):
+        if ticket is not None:
+            how = "external ticket id"
+        else:
+            ticket, how = _find_thread(incoming)
+        # On a known ticket, the unique constraint on the provider message id finds a
+        # duplicate at insert time; a SELECT first would cost a round trip on every message.
+        duplicate, id_reused = _find_duplicate(
+            incoming, fingerprint, check_external_id=ticket is None
+        )
         if duplicate is not None:
             return IngestResult("duplicate", duplicate.ticket, duplicate, "already stored")
 
-        ticket, how = _find_thread(incoming)
         if ticket is None and not incoming.may_open_ticket:
             return IngestResult("not_threaded", None, None, "may not open a ticket")
 
@@ -149,11 +163,11 @@ def ingest_message(*, incoming: IncomingMessage, actor_label: str) -> IngestResu
                 with transaction.atomic():
                     message = _store_message(ticket, incoming, fingerprint)
             except IntegrityError:
-                # A concurrent worker stored the same provider message first.
+                # Stored before, or by a concurrent worker a moment ago.
                 existing = Message.objects.select_related("ticket").get(
                     source=incoming.source, external_id=incoming.external_message_id
                 )
-                return IngestResult("duplicate", existing.ticket, existing, "stored concurrently")
+                return IngestResult("duplicate", existing.ticket, existing, "already stored")
         else:
             # Without a provider id no unique constraint can fail, so no savepoint is needed.
             message = _store_message(ticket, incoming, fingerprint)
@@ -172,13 +186,15 @@ def ingest_message(*, incoming: IncomingMessage, actor_label: str) -> IngestResu
     return IngestResult(outcome, ticket, message, how)
 
 
-def _find_duplicate(incoming: IncomingMessage, fingerprint: str) -> tuple[Message | None, bool]:
+def _find_duplicate(
+    incoming: IncomingMessage, fingerprint: str, *, check_external_id: bool
+) -> tuple[Message | None, bool]:
     """Return the stored copy of this message, if any, and whether its Message-ID is taken.
 
     The same Message-ID with other content is a reuse (a broken mailer, a forged id): the
     message is kept, and the caller records the reuse.
     """
-    if incoming.external_message_id:
+    if incoming.external_message_id and check_external_id:
         found = (
             Message.objects.select_related("ticket")
             .filter(source=incoming.source, external_id=incoming.external_message_id)
