@@ -12,7 +12,7 @@ import logging
 
 from django.db import transaction
 
-from chat.services import sync_conversation
+from chat.services import sync_conversation, sync_would_change
 from integrations.inbound import ProcessResult
 from integrations.models import InboundItem
 from tickets.models import Ticket
@@ -42,7 +42,8 @@ def _after_apply(item: InboundItem, result: ProcessResult) -> None:
     if result.ticket_id is None:
         return
     ticket = Ticket.objects.select_related("chat").filter(pk=result.ticket_id).first()
-    if ticket is None:
+    if ticket is None or not sync_would_change(ticket):
+        # Skipped rather than run in a savepoint that would write nothing.
         return
     try:
         with transaction.atomic():

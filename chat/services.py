@@ -85,6 +85,21 @@ def sync_conversation(
     return conversation
 
 
+def sync_would_change(ticket: Ticket) -> bool:
+    """Return whether sync_conversation has anything to do for a ticket read with its chat.
+
+    False only for an unfinished ticket whose chat is already queued or assigned, the case
+    of most replies; the conditions mirror sync_conversation's branches.
+    """
+    try:
+        conversation: ChatConversation = ticket.chat  # type: ignore[attr-defined]
+    except ChatConversation.DoesNotExist:
+        return True
+    if ticket.status in FINISHED_STATUSES:
+        return True
+    return conversation.routing in (ChatConversation.Routing.CLOSED, ChatConversation.Routing.NEW)
+
+
 def _deleted_at_provider(connection: Connection, ticket: Ticket) -> bool:
     from integrations.models import ExternalTicket
 

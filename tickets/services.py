@@ -10,6 +10,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -37,6 +38,9 @@ from tickets.models import (
     Ticket,
     TicketEvent,
 )
+
+if TYPE_CHECKING:
+    from tickets.sla_sync import TicketHistory
 
 logger = logging.getLogger(__name__)
 
@@ -405,8 +409,21 @@ def _after_message(
             reason="customer wrote again",
             occurred_at=message.sent_at,
         )
+    elif created and _times_are_aware(ticket, message):
+        from tickets.sla_sync import opening_history
+
+        # The ticket's whole history is this message, so it need not be read back.
+        refresh_sla(ticket, history=opening_history(ticket, message))
     elif created or not _leaves_timer_unchanged(ticket, message):
         refresh_sla(ticket)
+
+
+def _times_are_aware(ticket: Ticket, message: Message) -> bool:
+    # A naive time is stored as local time, so only the stored copy is certain to match.
+    return all(
+        timezone.is_aware(value)
+        for value in (message.sent_at, ticket.received_at, ticket.created_in_source_at)
+    )
 
 
 def _leaves_timer_unchanged(ticket: Ticket, message: Message) -> bool:
@@ -620,8 +637,8 @@ def change_escalation_level(
     return ticket
 
 
-def refresh_sla(ticket: Ticket) -> None:
-    """Recompute the ticket's stored SLA timer from its history."""
+def refresh_sla(ticket: Ticket, *, history: TicketHistory | None = None) -> None:
+    """Recompute the ticket's stored SLA timer from its history, read unless given."""
     from tickets.sla_sync import refresh_ticket_sla
 
-    refresh_ticket_sla(ticket, now=timezone.now())
+    refresh_ticket_sla(ticket, now=timezone.now(), history=history)

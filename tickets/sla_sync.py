@@ -98,18 +98,51 @@ class RefreshReport:
     escalated: int = 0
 
 
-def refresh_ticket_sla(ticket: Ticket, *, now: datetime) -> None:
-    """Recompute one ticket's timer from its history and store it; updates `ticket` in place."""
-    refresh_tickets_sla([ticket], now=now)
+def refresh_ticket_sla(
+    ticket: Ticket, *, now: datetime, history: TicketHistory | None = None
+) -> None:
+    """Recompute one ticket's timer from its history and store it; updates `ticket` in place.
+
+    history, when given, replaces reading the ticket's history from the database.
+    """
+    refresh_tickets_sla(
+        [ticket], now=now, histories={ticket.pk: history} if history is not None else None
+    )
+
+
+def opening_history(ticket: Ticket, message: Message) -> TicketHistory:
+    """Return the history of a ticket opened in this transaction with `message` its only one.
+
+    Such a ticket has no status events, so this equals what load_histories would read.
+    """
+    history = _new_history(ticket)
+    _add_message(
+        history,
+        sent_at=message.sent_at,
+        direction=message.direction,
+        author_kind=message.author_kind,
+        is_public=message.is_public,
+        kind=message.kind,
+        author_email=message.author_email,
+        author_user_id=message.author_user_id,
+        channel=message.channel,
+    )
+    _add_initial_status(history, ticket, ticket.status)
+    return history
 
 
 def refresh_tickets_sla(
-    tickets: Sequence[Ticket], *, now: datetime, record_alerts: bool = False
+    tickets: Sequence[Ticket],
+    *,
+    now: datetime,
+    record_alerts: bool = False,
+    histories: dict[int, TicketHistory] | None = None,
 ) -> RefreshReport:
     """Recompute the timers of `tickets` at `now` in a fixed number of queries.
 
-    Reads the messages and the status events of all tickets in one query each, then writes
-    the changed tickets in one bulk update. Stopped timers are skipped. With `record_alerts`,
+    Reads the messages and the status events of all tickets in one query each, unless
+    `histories` holds each ticket's history, then writes the changed tickets in one bulk
+    update. Stopped timers are skipped. With `record_alerts`,
     it also records an SlaNotification row for each newly passed threshold and raises the
     escalation level. The caller must then hold the tickets' rows locked, as the scheduler does.
     """
@@ -118,7 +151,8 @@ def refresh_tickets_sla(
     if not todo:
         return report
 
-    histories = load_histories(todo)
+    if histories is None:
+        histories = load_histories(todo)
     calendar = current_calendar()
     settings = current_sla_settings()
     changed: list[Ticket] = []
@@ -201,9 +235,7 @@ def _needs_evaluation(ticket: Ticket, *, record_alerts: bool) -> bool:
 def load_histories(tickets: Sequence[Ticket]) -> dict[int, TicketHistory]:
     """Return each ticket's SLA events, reading messages and status events in one query each."""
     by_id = {ticket.pk: ticket for ticket in tickets}
-    histories: dict[int, TicketHistory] = {pk: TicketHistory() for pk in by_id}
-    for ticket in tickets:
-        histories[ticket.pk].events.append(SlaEvent("received", ticket.received_at))
+    histories = {ticket.pk: _new_history(ticket) for ticket in tickets}
 
     messages = (
         Message.objects.filter(ticket_id__in=list(by_id))
@@ -214,13 +246,17 @@ def load_histories(tickets: Sequence[Ticket]) -> dict[int, TicketHistory]:
         )
     )
     for ticket_id, sent_at, direction, author, public, kind, email, user_id, channel in messages:
-        history = histories[ticket_id]
-        for event_kind in message_event_kinds(
-            direction=direction, author_kind=author, is_public=public, kind=kind, author_email=email
-        ):
-            history.events.append(SlaEvent(event_kind, sent_at, channel))
-            if event_kind in ("agent_public_reply", "agent_call"):
-                history.responders.setdefault(to_microseconds(sent_at), user_id)
+        _add_message(
+            histories[ticket_id],
+            sent_at=sent_at,
+            direction=direction,
+            author_kind=author,
+            is_public=public,
+            kind=kind,
+            author_email=email,
+            author_user_id=user_id,
+            channel=channel,
+        )
 
     status_rows = (
         TicketEvent.objects.filter(
@@ -244,17 +280,48 @@ def load_histories(tickets: Sequence[Ticket]) -> dict[int, TicketHistory]:
             history.cancelled_at.append(occurred_at)
 
     for pk, ticket in by_id.items():
-        # A ticket may be stored already pending or solved (a desk import) with no status
-        # event. That status applies from creation, after the customer's opening message,
-        # which would otherwise end the pause. Appended last, it sorts after events at that
-        # instant.
-        initial_kind = _STATUS_EVENT_KIND.get(first_status.get(pk, ticket.status))
-        if initial_kind is not None and initial_kind != "open":
-            history = histories[pk]
-            opening = [event.at for event in history.events if event.kind == "customer_reply"]
-            since = max([ticket.created_in_source_at, *opening[:1]])
-            history.events.append(SlaEvent(initial_kind, since))
+        _add_initial_status(histories[pk], ticket, first_status.get(pk, ticket.status))
     return histories
+
+
+def _new_history(ticket: Ticket) -> TicketHistory:
+    return TicketHistory(events=[SlaEvent("received", ticket.received_at)])
+
+
+def _add_message(
+    history: TicketHistory,
+    *,
+    sent_at: datetime,
+    direction: str,
+    author_kind: str,
+    is_public: bool,
+    kind: str,
+    author_email: str,
+    author_user_id: int | None,
+    channel: str,
+) -> None:
+    for event_kind in message_event_kinds(
+        direction=direction,
+        author_kind=author_kind,
+        is_public=is_public,
+        kind=kind,
+        author_email=author_email,
+    ):
+        history.events.append(SlaEvent(event_kind, sent_at, channel))
+        if event_kind in ("agent_public_reply", "agent_call"):
+            history.responders.setdefault(to_microseconds(sent_at), author_user_id)
+
+
+def _add_initial_status(history: TicketHistory, ticket: Ticket, first_status: str) -> None:
+    # A ticket may be stored already pending or solved (a desk import) with no status
+    # event. That status applies from creation, after the customer's opening message,
+    # which would otherwise end the pause. Appended last, it sorts after events at that
+    # instant.
+    initial_kind = _STATUS_EVENT_KIND.get(first_status)
+    if initial_kind is not None and initial_kind != "open":
+        opening = [event.at for event in history.events if event.kind == "customer_reply"]
+        since = max([ticket.created_in_source_at, *opening[:1]])
+        history.events.append(SlaEvent(initial_kind, since))
 
 
 def message_event_kinds(

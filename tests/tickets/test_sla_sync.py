@@ -349,3 +349,50 @@ def test_update_rows_writes_each_row() -> None:
     first.refresh_from_db()
     assert first.sla_due_at is None
     assert first.sla_alert_step == 3
+
+
+OPENING_CASES = [
+    pytest.param(Direction.INBOUND, AuthorKind.CUSTOMER, "normal", None, id="customer"),
+    pytest.param(
+        Direction.INBOUND, AuthorKind.CUSTOMER, "normal", Status.PENDING_CUSTOMER, id="pending"
+    ),
+    pytest.param(Direction.OUTBOUND, AuthorKind.AGENT, "normal", None, id="agent-opened"),
+    pytest.param(Direction.OUTBOUND, AuthorKind.SYSTEM, "auto_ack", None, id="auto-ack"),
+]
+
+
+@pytest.mark.parametrize(("direction", "author_kind", "kind", "status"), OPENING_CASES)
+def test_new_ticket_timer_matches_stored_history(direction, author_kind, kind, status) -> None:
+    from tickets.sla_sync import load_histories, opening_history
+
+    sent = sast("2026-12-01 10:00")
+    incoming = IncomingMessage(
+        source=Source.EMAIL,
+        channel=Channel.EMAIL,
+        direction=direction,
+        author_kind=author_kind,
+        contact=ContactInput(name="Thandi Mokoena", email="thandi@example.org"),
+        author_name="Thandi Mokoena",
+        author_email="thandi@example.org",
+        subject="Double debit order",
+        body_text="My R250 debit order ran twice this month.",
+        sent_at=sent,
+        received_at=sent + timedelta(minutes=1),
+        kind=kind,
+        ticket_status=status,
+        category_hints=("category:payment_issues",),
+    )
+    with time_machine.travel(sast("2026-12-01 11:00"), tick=False):
+        result = services.ingest_message(incoming=incoming, actor_label="test")
+        assert result.ticket is not None
+        assert result.message is not None
+        stored = Ticket.objects.get(pk=result.ticket.pk)
+        expected = load_histories([stored])[stored.pk]
+        assert opening_history(stored, result.message) == expected
+        fields = [getattr(stored, name) for name in _sla_field_names()]
+        refresh_ticket_sla(stored, now=sast("2026-12-01 11:00"))
+    assert [getattr(stored, name) for name in _sla_field_names()] == fields
+
+
+def _sla_field_names() -> list[str]:
+    return [field.name for field in Ticket._meta.concrete_fields if field.name.startswith("sla_")]
