@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from imapclient import IMAPClient
 
@@ -40,9 +40,10 @@ PROCESSED_KEYWORD = b"$HubProcessed"
 # Upper bound of message bytes fetched in one FETCH, so a batch of large mail stays in memory
 # once and the process size stays flat however big the mailbox is.
 FETCH_BYTE_BUDGET = 32 * 1024 * 1024
-# A sync that starts while another sync of the same connection runs is skipped. The lock
-# expires after this many seconds without progress, so a killed worker does not block syncing.
-LOCK_SECONDS = 15 * 60
+# A sync that starts while another sync of the same connection holds the lease
+# (Connection.sync_lease_until) is skipped. Each stored batch extends the lease, so it runs out
+# this long after a killed worker's last batch and syncing resumes.
+LEASE = timedelta(minutes=15)
 
 
 @dataclass
@@ -107,9 +108,7 @@ def sync_mailbox(connection: Connection) -> SyncSummary:
     returned in the summary; the next run tries again.
     """
     summary = SyncSummary(connection=connection.name)
-    lock_key = f"mailbox-sync:{connection.pk}"
-    token = secrets.token_hex(8)
-    if not cache.add(lock_key, token, timeout=LOCK_SECONDS):
+    if not _extend_lease(connection, only_if_free=True):
         logger.info("mailbox connection %s: another sync is running; skipped", connection.pk)
         summary.skipped = "another sync of this connection is running"
         return summary
@@ -119,7 +118,7 @@ def sync_mailbox(connection: Connection) -> SyncSummary:
         config = config_for_connection(connection)
         summary.folder = config.folder
         with open_mailbox(config) as client:
-            _sync_folder(client, connection, config, summary, lock_key=lock_key)
+            _sync_folder(client, connection, config, summary)
     except MailboxError as exc:
         level = logging.WARNING if exc.retryable else logging.ERROR
         logger.log(level, "mailbox connection %s: sync failed: %s", connection.pk, exc)
@@ -127,8 +126,7 @@ def sync_mailbox(connection: Connection) -> SyncSummary:
         summary.error = str(exc)
         return summary
     finally:
-        if cache.get(lock_key) == token:
-            cache.delete(lock_key)
+        Connection.objects.filter(pk=connection.pk).update(sync_lease_until=None)
 
     now = timezone.now()
     Connection.objects.filter(pk=connection.pk).update(
@@ -145,6 +143,19 @@ def sync_mailbox(connection: Connection) -> SyncSummary:
     return summary
 
 
+def _extend_lease(connection: Connection, *, only_if_free: bool = False) -> bool:
+    """Hold the connection's sync lease for LEASE from now; return whether it is held.
+
+    With only_if_free, take the lease only when no unexpired lease exists (one UPDATE, so two
+    workers cannot both take it).
+    """
+    now = timezone.now()
+    rows = Connection.objects.filter(pk=connection.pk)
+    if only_if_free:
+        rows = rows.filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
+    return rows.update(sync_lease_until=now + LEASE) == 1
+
+
 def _record_failure(connection: Connection, error: str) -> None:
     Connection.objects.filter(pk=connection.pk).update(
         last_error=error[:4000], last_error_at=timezone.now()
@@ -159,8 +170,6 @@ def _sync_folder(
     connection: Connection,
     config: MailboxConfig,
     summary: SyncSummary,
-    *,
-    lock_key: str,
 ) -> None:
     if not client.folder_exists(config.folder):
         raise MailboxError(
@@ -187,7 +196,7 @@ def _sync_folder(
             )
             summary.batches.append((batch[0], batch[-1]))
             _mark_stored(client, config, stored_uids, keyword, summary)
-            cache.touch(lock_key, LOCK_SECONDS)
+            _extend_lease(connection)
 
 
 def _start_uid(

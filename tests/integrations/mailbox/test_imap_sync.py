@@ -6,9 +6,13 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from email.message import EmailMessage
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
 from imapclient import IMAPClient
 
 from integrations.mailbox.sync import PROCESSED_KEYWORD, sync_mailbox
@@ -273,3 +277,51 @@ def test_beat_task_syncs_settings_mailbox(imap_server, imap, folder, settings) -
     assert connection.provider == Connection.Provider.MAILBOX
     assert connection.cursor["last_uid"] == 1
     assert Ticket.objects.count() == 1
+
+
+def test_running_sync_holds_lease(imap_server, imap, folder) -> None:
+    connection = make_connection(imap_server, folder)
+    append(imap, folder, build_mail(1))
+    Connection.objects.filter(pk=connection.pk).update(
+        sync_lease_until=timezone.now() + timedelta(minutes=5)
+    )
+
+    skipped = sync_mailbox(connection)
+
+    assert skipped.skipped == "another sync of this connection is running"
+    assert InboundItem.objects.count() == 0
+
+
+def test_expired_lease_is_taken_over(imap_server, imap, folder) -> None:
+    connection = make_connection(imap_server, folder)
+    append(imap, folder, build_mail(1))
+    Connection.objects.filter(pk=connection.pk).update(
+        sync_lease_until=timezone.now() - timedelta(minutes=1)
+    )
+
+    summary = sync_mailbox(connection)
+
+    assert summary.stored == 1
+    connection.refresh_from_db()
+    assert connection.sync_lease_until is None
+
+
+def test_command_prints_summary(imap_server, imap, folder) -> None:
+    connection = make_connection(imap_server, folder)
+    append(imap, folder, build_mail(1), build_mail(2, body="Out of office until Monday."))
+    out = StringIO()
+
+    call_command("sync_mailbox", "--connection", connection.name, stdout=out)
+
+    output = out.getvalue()
+    assert f"{connection.name}: {folder} UIDVALIDITY" in output
+    assert "2 fetched, 2 new, 0 already stored" in output
+    assert "processed: 2 created" in output
+
+
+def test_command_fails_on_login_error(imap_server, folder) -> None:
+    connection = make_connection(imap_server, folder)
+    Connection.objects.filter(pk=connection.pk).update(credentials={"password": "wrong"})
+
+    with pytest.raises(CommandError, match="Sync failed for"):
+        call_command("sync_mailbox", "--connection", connection.name, stdout=StringIO())
