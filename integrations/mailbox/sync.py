@@ -79,7 +79,8 @@ def default_connection() -> Connection:
 def sync_configured_mailbox() -> list[SyncSummary]:
     """Sync the MAILBOX_* mailbox (when MAILBOX_HOST is set) and every enabled mailbox row.
 
-    Never raises: each connection's error is logged and stored on its row.
+    A failure of one connection, of any kind, is logged and stored on its row, and the other
+    connections are still synced.
     """
     if settings.MAILBOX_HOST:
         default_connection()
@@ -102,10 +103,10 @@ def sync_configured_mailbox() -> list[SyncSummary]:
 
 
 def sync_mailbox(connection: Connection) -> SyncSummary:
-    """Fetch new mail of one connection into the item store; never raises MailboxError.
+    """Fetch new mail of one connection into the item store.
 
-    A MailboxError (login, TLS, network) is logged, stored in connection.last_error and
-    returned in the summary; the next run tries again.
+    A MailboxError (login, TLS, network, missing folder) is caught: it is logged, stored in
+    connection.last_error and returned in the summary, and the next run tries again.
     """
     summary = SyncSummary(connection=connection.name)
     if not _extend_lease(connection, only_if_free=True):
