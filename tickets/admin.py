@@ -354,8 +354,10 @@ class TicketAdmin(admin.ModelAdmin):
             )
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        # Messages and events are read-only here; nothing related is saved from the form.
-        return None
+        # The inlines are read-only, so their formsets have nothing to save. Django's change
+        # message still reads what each formset saved, so record that it saved nothing.
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     @admin.action(description="Assign to me")
     def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
