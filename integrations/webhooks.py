@@ -74,21 +74,30 @@ rejections = RepeatLimiter()
 def receive_webhook(request: HttpRequest, provider: str, token: str) -> HttpResponse:
     connection, adapter = _endpoint(provider, token)
     if connection is None or adapter is None:
-        return HttpResponse(status=404)
+        return JsonResponse({"error": "unknown_connection"}, status=404)
     if request.method == "HEAD":
         # Some providers (Intercom) send HEAD to check the URL before they send events to it.
         return HttpResponse(status=200)
     if request.method != "POST":
-        return HttpResponse(status=405, headers={"Allow": "POST, HEAD"})
+        return JsonResponse(
+            {"error": "method_not_allowed"}, status=405, headers={"Allow": "POST, HEAD"}
+        )
 
     body = _read_body(request, settings.WEBHOOK_MAX_BYTES)
     if body is None:
         _log_rejection(connection, provider, 413, "body_too_large", "")
-        return HttpResponse(status=413)
+        return JsonResponse({"error": "body_too_large"}, status=413)
 
     try:
-        adapter.verify_webhook(body, request.headers, now=timezone.now())
-        event = adapter.parse_webhook(body, request.headers)
+        try:
+            adapter.verify_webhook(body, request.headers, now=timezone.now())
+        except RecursionError:
+            # JSON nested thousands deep exhausts the parser some providers' checks need.
+            raise WebhookRejected(401, "unverifiable_body", "JSON nested too deeply") from None
+        try:
+            event = adapter.parse_webhook(body, request.headers)
+        except RecursionError:
+            raise WebhookRejected(400, "malformed_body", "JSON nested too deeply") from None
     except WebhookRejected as rejection:
         _log_rejection(connection, provider, rejection.status, rejection.reason, rejection.detail)
         return JsonResponse({"error": rejection.reason}, status=rejection.status)

@@ -66,7 +66,7 @@ def _signed_bodies(body: bytes) -> list[bytes]:
     candidates = [body]
     try:
         compact = json.dumps(json.loads(body), separators=(",", ":"), ensure_ascii=False).encode()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return candidates
     if compact != body:
         candidates.append(compact)
