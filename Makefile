@@ -20,8 +20,8 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) manage.py migrate --no-input -v 0
 	$(PY) manage.py collectstatic --no-input -v 0
-	$(PY) manage.py setup_demo --host $(HOST) --port $(PORT)
-	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
+	SITE_URL=http://$(HOST):$(PORT) $(PY) manage.py setup_demo --host $(HOST) --port $(PORT)
+	SITE_URL=http://$(HOST):$(PORT) DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(STAMP)
 	$(PY) -m tests.servers $(PY) -m pytest $(PYTEST_ARGS)

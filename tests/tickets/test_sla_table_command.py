@@ -44,3 +44,25 @@ def test_command_reports_missing_columns(tmp_path: Path) -> None:
 
     with pytest.raises(CommandError, match="missing columns"):
         call_command("sla_table", str(path), stdout=StringIO())
+
+
+def test_sla_table_rejects_non_utf8(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    path = tmp_path / "table.csv"
+    path.write_bytes(b"\xff\xfeid,created_at\n")
+
+    with pytest.raises(CommandError, match="not UTF-8"):
+        call_command("sla_table", str(path))
+
+
+def test_sla_table_rejects_empty_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    path = tmp_path / "table.csv"
+    path.write_bytes(b"")
+
+    with pytest.raises(CommandError, match="empty"):
+        call_command("sla_table", str(path))

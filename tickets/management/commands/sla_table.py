@@ -28,6 +28,15 @@ class Command(BaseCommand):
                 fieldnames = list(reader.fieldnames or [])
         except OSError as error:
             raise CommandError(f"Failed to read {path}: {error.strerror}.") from error
+        except UnicodeDecodeError as error:
+            raise CommandError(
+                f"{path} is not UTF-8 text (invalid byte at offset {error.start}); "
+                "save the table as UTF-8 CSV."
+            ) from error
+        except csv.Error as error:
+            raise CommandError(f"{path} is not a valid CSV file: {error}.") from error
+        if not fieldnames:
+            raise CommandError(f"{path} is empty; expected a header row with the examples columns.")
 
         try:
             recomputed = recompute_examples_table(rows)
