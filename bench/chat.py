@@ -113,6 +113,14 @@ def main() -> int:
     parser.add_argument(
         "--history", type=int, default=20000, help="Closed chats behind the open ones."
     )
+    parser.add_argument(
+        "--processing-only",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Skip routing timing and the load: store and enqueue N deliveries, then time one "
+        "worker draining them.",
+    )
     args = parser.parse_args()
 
     redis_url = os.environ.get("REDIS_URL", "")
@@ -145,6 +153,8 @@ def main() -> int:
         connection = _connection(api_port)
         agents = _agents()
         _open_chats(agents, history=args.history)
+        if args.processing_only:
+            return _processing_only(env, connection, args.processing_only)
         decision, full = _time_routing(connection, args.decisions)
         conversations = _conversations(connection)
 
@@ -187,6 +197,29 @@ def main() -> int:
         print(f"\nstored deliveries: {stored}")
         processed, seconds, wall = _drain(env, stored)
     _report(decision, full, minimal_runs, webhook_runs, processed, seconds, wall)
+    return 0
+
+
+def _processing_only(env: dict[str, str], connection, count: int) -> int:  # type: ignore[no-untyped-def]
+    """Store count deliveries as the webhook view does (one task each on the broker), drain."""
+    from integrations.inbound import store_item
+
+    conversations = _conversations(connection)
+    for number, body in enumerate(_deliveries(conversations, start=0, count=count)):
+        store_item(
+            kind="webhook",
+            provider="intercom",
+            connection=connection,
+            idempotency_key=f"bench-processing-only-{number}",
+            payload=body,
+        )
+    processed, seconds, wall = _drain(env, count)
+    rate = processed / seconds if seconds else 0.0
+    print(
+        f"processing: {processed} deliveries in {seconds:.1f} s = {rate:.0f} messages/s by one "
+        f"worker (wall {wall:.1f} s with start-up)"
+    )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return 0
 
 

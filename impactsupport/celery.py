@@ -6,14 +6,30 @@ demo needs no worker. With REDIS_URL set, `celery -A impactsupport worker` takes
 
 import os
 
-from celery import Celery
+from celery import Celery, Task
 from celery.schedules import crontab
+from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "impactsupport.settings")
 
 app = Celery("impactsupport")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+def _close_old_connections(task: Task | None = None, **kwargs: object) -> None:
+    """Drop a database connection past CONN_MAX_AGE or broken, as Django does per request.
+
+    Celery keeps connections open across tasks only because CELERY_DB_REUSE_MAX is set;
+    without this, a broken connection would fail tasks until Celery's own periodic close.
+    Eager tasks run inside the caller's transaction, so their connection is left alone.
+    """
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 app.conf.beat_schedule = {
     "sync-mailbox": {"task": "integrations.tasks.sync_mailbox", "schedule": crontab()},
