@@ -132,10 +132,8 @@ class SlaReport:
     by_day: dict[date, Tally]
     by_week: dict[date, Tally]
     open_breaches_by_level: dict[int, int]
-
-    @property
-    def open_breaches(self) -> list[TimerRow]:
-        return [row for row in self.rows if row.is_open_breach]
+    # Open breaches are the present state, so they are listed whatever the period.
+    open_breaches: list[TimerRow]
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:
@@ -193,20 +191,19 @@ def _stopped_rows(filters: ReportFilters) -> Iterable[TimerRow]:
         )
 
 
-def _live_rows(filters: ReportFilters) -> Iterable[TimerRow]:
-    zone = sla_time_zone()
-    since = datetime.combine(filters.start, time(), tzinfo=zone)
-    until = datetime.combine(filters.end + timedelta(days=1), time(), tzinfo=zone)
+def _live_rows(filters: ReportFilters, *, within_period: bool = True) -> Iterable[TimerRow]:
+    tickets = Ticket.objects.filter(sla_stopped_at__isnull=True, sla_state__in=_LIVE_STATES)
+    if within_period:
+        zone = sla_time_zone()
+        since = datetime.combine(filters.start, time(), tzinfo=zone)
+        until = datetime.combine(filters.end + timedelta(days=1), time(), tzinfo=zone)
+        tickets = tickets.filter(sla_started_at__gte=since, sla_started_at__lt=until)
     tickets = (
-        Ticket.objects.filter(
-            sla_stopped_at__isnull=True,
-            sla_state__in=_LIVE_STATES,
-            sla_started_at__gte=since,
-            sla_started_at__lt=until,
-        )
+        tickets
         # Paused because solved or closed without a reply: excluded from SLA reports.
-        .exclude(Q(sla_state=SlaState.PAUSED) & Q(status__in=_SOLVED_STATUSES))
-        .select_related("assignee")
+        .exclude(Q(sla_state=SlaState.PAUSED) & Q(status__in=_SOLVED_STATUSES)).select_related(
+            "assignee"
+        )
     )
     if filters.category:
         tickets = tickets.filter(category=filters.category)
@@ -239,11 +236,19 @@ def _live_rows(filters: ReportFilters) -> Iterable[TimerRow]:
 
 
 def build_report(filters: ReportFilters) -> SlaReport:
-    return summarise(filters, load_timer_rows(filters))
+    open_breaches = [row for row in _live_rows(filters, within_period=False) if row.is_open_breach]
+    return summarise(filters, load_timer_rows(filters), open_breaches=open_breaches)
 
 
-def summarise(filters: ReportFilters, rows: list[TimerRow]) -> SlaReport:
-    """Compute every figure of the report from the timer rows."""
+def summarise(
+    filters: ReportFilters, rows: list[TimerRow], *, open_breaches: list[TimerRow] | None = None
+) -> SlaReport:
+    """Compute every figure of the report from the timer rows.
+
+    Without `open_breaches`, the open breaches are those among `rows`.
+    """
+    if open_breaches is None:
+        open_breaches = [row for row in rows if row.is_open_breach]
     overall = Tally()
     by_policy = {policy: Tally() for policy in POLICIES}
     by_channel: dict[str, Tally] = defaultdict(Tally)
@@ -251,7 +256,9 @@ def summarise(filters: ReportFilters, rows: list[TimerRow]) -> SlaReport:
     days = (filters.end - filters.start).days + 1
     by_day = {filters.start + timedelta(days=n): Tally() for n in range(days)}
     by_week = {week_start(day): Tally() for day in by_day}
-    open_breaches = {level: 0 for level in LEVELS}
+    breaches_by_level = {level: 0 for level in LEVELS}
+    for row in open_breaches:
+        breaches_by_level[row.escalation_level] = breaches_by_level.get(row.escalation_level, 0) + 1
     states: Counter[str] = Counter()
 
     for row in rows:
@@ -262,8 +269,6 @@ def summarise(filters: ReportFilters, rows: list[TimerRow]) -> SlaReport:
         by_day[row.started_on].add(row)
         by_week[week_start(row.started_on)].add(row)
         states[row.state] += 1
-        if row.is_open_breach:
-            open_breaches[row.escalation_level] = open_breaches.get(row.escalation_level, 0) + 1
 
     return SlaReport(
         filters=filters,
@@ -275,7 +280,8 @@ def summarise(filters: ReportFilters, rows: list[TimerRow]) -> SlaReport:
         by_state={state: states[state] for state in _STATE_ORDER if states[state]},
         by_day=by_day,
         by_week=by_week,
-        open_breaches_by_level=open_breaches,
+        open_breaches_by_level=breaches_by_level,
+        open_breaches=open_breaches,
     )
 
 
@@ -466,9 +472,7 @@ def send_weekly_summary(*, now: datetime) -> int:
         to=recipients,
         headers={"Auto-Submitted": "auto-generated"},
     )
-    message.attach(
-        f"sla-figures-{filters.start.isoformat()}.csv", figures_csv(report), "text/csv"
-    )
+    message.attach(f"sla-figures-{filters.start.isoformat()}.csv", figures_csv(report), "text/csv")
     message.send(fail_silently=False)
     logger.info("weekly SLA summary for %s sent to %d manager(s)", filters.start, len(recipients))
     return len(recipients)

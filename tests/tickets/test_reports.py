@@ -113,6 +113,14 @@ def test_open_breaches_by_level(timers: dict[str, int]) -> None:
     assert [row.ticket_id for row in report.open_breaches] == [timers["D"]]
 
 
+def test_open_breaches_ignore_period(timers: dict[str, int]) -> None:
+    next_week = build_report(ReportFilters(start=date(2026, 12, 7), end=date(2026, 12, 11)))
+
+    assert next_week.overall.timers == 0
+    assert next_week.open_breaches_by_level == {1: 0, 2: 0, 3: 0, 4: 1}
+    assert [row.ticket_id for row in next_week.open_breaches] == [timers["D"]]
+
+
 def test_grouped_by_sast_date_of_start(timers: dict[str, int]) -> None:
     report = build_report(WEEK)
     counts = {day: tally.timers for day, tally in report.by_day.items()}
