@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
+from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
@@ -540,11 +541,21 @@ def _message_ids(values: Iterable[str]) -> list[str]:
     ids: list[str] = []
     for value in values:
         value = _raw_to_text(value)
+        if "=?" in value:
+            # Some mailers (Outlook among them) wrap long id headers in RFC 2047 encoded words.
+            value = _decode_encoded_words(value)
         if "<" in value:
             ids.extend(match.group(1) for match in _ANGLE_ID.finditer(value))
         else:
             ids.extend(token for token in re.split(r"[\s,]+", value) if "@" in token)
     return [_clean_text(i.strip("<>")) for i in ids]
+
+
+def _decode_encoded_words(value: str) -> str:
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeError):
+        return value
 
 
 def _first_message_id(value: str) -> str:

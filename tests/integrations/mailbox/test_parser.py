@@ -809,3 +809,16 @@ def test_strip_reply_prefixes(subject: str, expected: str) -> None:
 )
 def test_find_ticket_token(subject: str, expected: int | None) -> None:
     assert find_ticket_token(subject) == expected
+
+
+def test_encoded_word_references_decoded() -> None:
+    raw = (
+        b"From: a@example.org\r\nSubject: Re: x\r\n"
+        b"References: =?utf-8?q?=3Cabc=40mail=2Eexample=3E?=\r\n"
+        b" <ticket-7.msg-1@impactlink.org>\r\n"
+        b"\r\nbody\r\n"
+    )
+
+    parsed = parse_message(raw)
+
+    assert parsed.references == ("abc@mail.example", "ticket-7.msg-1@impactlink.org")
