@@ -7,6 +7,7 @@ IMAP and from `import_mail` takes the same path: store_item, then process_mail_i
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
@@ -40,6 +41,7 @@ def process_mail_item(item: InboundItem) -> ProcessResult:
     or bulk mail that matched no ticket). Raises PermanentFailure for mail over MAIL_MAX_BYTES.
     """
     _reject_oversized(item)
+    _reject_non_mail(item)
     parsed = parse_message(bytes(item.payload))
     incoming = incoming_from_mail(
         parsed, received_at=item.received_at, support_addresses=support_addresses()
@@ -56,6 +58,27 @@ def process_mail_item(item: InboundItem) -> ProcessResult:
     if result.outcome == "not_threaded":
         return ProcessResult(InboundItem.State.IGNORED, str(parsed.kind), None)
     return ProcessResult(InboundItem.State.DONE, result.outcome, ticket_id)
+
+
+# A mail's header block names at least one of these; a file that names none (an empty file,
+# random bytes, a text file imported by mistake) is kept as failed instead of opening a ticket.
+_MAIL_HEADER = re.compile(
+    rb"^(?:from|to|cc|subject|date|message-id|received|return-path|mime-version|content-type"
+    rb"|delivered-to|reply-to|sender|in-reply-to|references):",
+    re.IGNORECASE | re.MULTILINE,
+)
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+def _reject_non_mail(item: InboundItem) -> None:
+    payload = bytes(item.payload[:65536])
+    end = _HEADER_END.search(payload)
+    header_block = payload[: end.start()] if end else payload
+    if not _MAIL_HEADER.search(header_block):
+        raise PermanentFailure(
+            "Not an e-mail message: no From, To, Subject, Date, Message-ID or other mail header "
+            "before the body. The stored bytes are kept for inspection."
+        )
 
 
 def _reject_oversized(item: InboundItem) -> None:

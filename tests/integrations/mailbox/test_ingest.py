@@ -404,3 +404,23 @@ def test_realmail_corpus_all_processed(deliver) -> None:
         message_count=1,
     )
     assert list(machine_tickets) == []
+
+
+@pytest.mark.parametrize(
+    "payload", [b"", b"\x00\x9f\xfe random bytes \x01" * 40, b"root:*:19000:0:99999:7:::\n"]
+)
+def test_non_mail_kept_as_failed(payload: bytes) -> None:
+    from integrations.inbound import process_item, store_item
+    from integrations.models import InboundItem
+    from tickets.models import Ticket
+
+    item, _ = store_item(
+        kind="mail", idempotency_key=f"test:{payload!r}", payload=payload, enqueue=False
+    )
+    process_item(item.pk)
+
+    item.refresh_from_db()
+    assert item.state == InboundItem.State.FAILED
+    assert "Not an e-mail message" in item.last_error
+    assert item.next_attempt_at is None
+    assert not Ticket.objects.exists()
