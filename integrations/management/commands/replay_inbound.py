@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from integrations.inbound import process_item
 from integrations.models import InboundItem
@@ -24,6 +24,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, ids: list[int] | None, pending: bool, **options: Any) -> None:
         if ids:
             queryset = InboundItem.objects.filter(pk__in=ids)
+            missing = sorted(set(ids) - set(queryset.values_list("pk", flat=True)))
+            if missing:
+                raise CommandError(f"Inbound item(s) not found: {', '.join(map(str, missing))}.")
         else:
             states = [InboundItem.State.FAILED] + ([InboundItem.State.PENDING] if pending else [])
             queryset = InboundItem.objects.filter(state__in=states)
@@ -36,3 +39,8 @@ class Command(BaseCommand):
             ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing to do"
         )
         self.stdout.write(f"Replayed: {summary}.")
+        failed = counts.get(InboundItem.State.FAILED, 0)
+        if failed:
+            raise CommandError(
+                f"{failed} item(s) failed again; their errors are on the inbound items in admin."
+            )
