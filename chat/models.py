@@ -135,6 +135,7 @@ class ProviderPush(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "provider pushes"
         constraints = [
             # The visitor gets the off-hours message once per conversation, however often
             # the first message is redelivered or reprocessed.

@@ -137,16 +137,20 @@ class Ticket(models.Model):
     message_count = models.PositiveIntegerField(default=0)
 
     # First-response SLA timer, kept current by tickets.services on every event.
-    sla_policy = models.CharField(max_length=2, blank=True)
-    sla_state = models.CharField(max_length=10, choices=SlaState.choices, blank=True, default="")
-    sla_started_at = models.DateTimeField(null=True, blank=True)
-    sla_due_at = models.DateTimeField(null=True, blank=True)
-    sla_warning_at = models.DateTimeField(null=True, blank=True)
-    sla_responded_at = models.DateTimeField(null=True, blank=True)
-    sla_business_minutes = models.PositiveIntegerField(null=True, blank=True)
+    sla_policy = models.CharField("SLA policy", max_length=2, blank=True)
+    sla_state = models.CharField(
+        "SLA state", max_length=10, choices=SlaState.choices, blank=True, default=""
+    )
+    sla_started_at = models.DateTimeField("SLA clock start", null=True, blank=True)
+    sla_due_at = models.DateTimeField("SLA due at", null=True, blank=True)
+    sla_warning_at = models.DateTimeField("SLA warning at", null=True, blank=True)
+    sla_responded_at = models.DateTimeField("first response at", null=True, blank=True)
+    sla_business_minutes = models.PositiveIntegerField(
+        "SLA business minutes", null=True, blank=True
+    )
     # The next instant at which the timer changes without a new event; the scheduler reads
     # only tickets whose instant has passed.
-    sla_next_check_at = models.DateTimeField(null=True, blank=True)
+    sla_next_check_at = models.DateTimeField("SLA next check at", null=True, blank=True)
     # Set when the timer stops (first response, or a cancel). A stopped timer's figures are
     # never recomputed, and they are kept in SlaOutcome.
     sla_stopped_at = models.DateTimeField(null=True, blank=True)
@@ -391,6 +395,7 @@ class SlaOutcome(models.Model):
     recorded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "SLA outcome"
         indexes = [models.Index(fields=["started_on", "state"], name="sla_outcome_started_idx")]
         permissions = [
             ("receive_sla_feed", "Receives SLA breach alerts and the weekly SLA summary"),
@@ -422,7 +427,7 @@ class EscalationLevelConfig(models.Model):
         blank=True,
         max_length=500,
         help_text=(
-            "Optional Slack-compatible incoming webhook; receives a JSON {\"text\": ...} post."
+            'Optional Slack-compatible incoming webhook; receives a JSON {"text": ...} post.'
         ),
     )
 
@@ -475,6 +480,7 @@ class SlaNotification(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "SLA notification"
         constraints = [
             models.UniqueConstraint(
                 fields=["ticket", "kind", "level"], name="sla_notification_once"
