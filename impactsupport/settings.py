@@ -136,6 +136,9 @@ else:
 # Celery: with a broker the workers run tasks; without one the caller runs them at once.
 CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+if not CELERY_BROKER_URL:
+    # Celery opens a producer even for eager tasks; kombu's in-memory transport needs no host.
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -291,7 +294,11 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # One line per task run drowns everything else when tasks run in the calling process.
+        "celery.app.trace": {"level": "WARNING"},
+    },
 }
 
 # Live chat (chat/). Open chats a new agent takes at most; each agent's own value is editable.
