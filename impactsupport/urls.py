@@ -3,9 +3,14 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import DefaultRouter
 
 from faq import views as faq_views
 from impactsupport import views
+from tickets.api import TicketViewSet
+
+api = DefaultRouter()
+api.register("tickets", TicketViewSet, basename="ticket")
 
 admin.site.site_header = "ImpactLink Support Hub"
 admin.site.site_title = "ImpactLink Support"
@@ -18,6 +23,7 @@ urlpatterns = [
     path("sitemap.xml", faq_views.sitemap_xml),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/", include(api.urls)),
     path("hooks/", include("integrations.urls")),
     path("help/", include("faq.urls")),
     path("", include("tickets.urls")),
