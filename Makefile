@@ -20,7 +20,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) manage.py migrate --no-input -v 0
 	$(PY) manage.py collectstatic --no-input -v 0
-	SITE_URL=http://$(HOST):$(PORT) $(PY) manage.py setup_demo --host $(HOST) --port $(PORT)
+	LOG_LEVEL=WARNING SITE_URL=http://$(HOST):$(PORT) $(PY) manage.py setup_demo --host $(HOST) --port $(PORT)
 	SITE_URL=http://$(HOST):$(PORT) DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(STAMP)

@@ -12,18 +12,20 @@ from django.core.management.base import BaseCommand, CommandParser
 DEMO_USERNAME = "admin"
 DEMO_PASSWORD = "impactlink-demo"  # noqa: S105 - printed on purpose; local demo only
 
-# Each step runs when its command exists, so the demo grows as the apps do.
-DEMO_STEPS: list[tuple[str, list[str], str]] = [
-    ("load_category_rules", [], "categoriser rules"),
-    ("seed_holidays", [], "South African public holidays"),
-    ("setup_escalation_levels", [], "escalation levels"),
-    ("load_faq", [], "help centre articles"),
-    ("import_mail", ["--demo"], "demo mailbox"),
-    ("demo_desks", [], "Zendesk and Freshdesk demo tickets"),
-    ("demo_chat", [], "Intercom and Crisp demo chats"),
-    ("demo_sla", [], "demo agents' replies and tickets at risk"),
-    ("sla_tick", [], "SLA scheduler run"),
+# Each step runs when its command exists, so the demo grows as the apps do. Steps marked
+# once add demo activity that a second run would duplicate, so they run on the first run only.
+DEMO_STEPS: list[tuple[str, list[str], str, bool]] = [
+    ("load_category_rules", [], "categoriser rules", False),
+    ("seed_holidays", [], "South African public holidays", False),
+    ("setup_escalation_levels", [], "escalation levels", False),
+    ("load_faq", [], "help centre articles", False),
+    ("import_mail", ["--demo"], "demo mailbox", False),
+    ("demo_desks", [], "Zendesk and Freshdesk demo tickets", False),
+    ("demo_chat", [], "Intercom and Crisp demo chats", False),
+    ("demo_sla", [], "demo agents' replies and tickets at risk", True),
+    ("sla_tick", [], "SLA scheduler run", False),
 ]
+DEMO_MARKER = "demo-activity-added"
 
 
 class Command(BaseCommand):
@@ -36,11 +38,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, host: str, port: str, **options: Any) -> None:
         self._ensure_admin()
         available = get_commands()
-        for command, arguments, label in DEMO_STEPS:
-            if command not in available:
+        marker = settings.VAR_DIR / DEMO_MARKER
+        first_run = not marker.exists()
+        for command, arguments, label, once in DEMO_STEPS:
+            if command not in available or (once and not first_run):
                 continue
             self.stdout.write(f"Loading {label}…")
             call_command(command, *arguments, stdout=self.stdout, stderr=self.stderr)
+        marker.touch()
 
         base = f"http://{host}:{port}"
         self.stdout.write(
