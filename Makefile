@@ -24,6 +24,7 @@ run: $(STAMP)
 	SITE_URL=http://$(HOST):$(PORT) DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(STAMP)
+	$(PY) -m ruff check --quiet .
 	$(PY) -m tests.servers $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
