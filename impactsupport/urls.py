@@ -15,6 +15,8 @@ api.register("tickets", TicketViewSet, basename="ticket")
 admin.site.site_header = "ImpactLink Support Hub"
 admin.site.site_title = "ImpactLink Support"
 admin.site.index_title = "Queue and settings"
+# The queue needs the full width; the app list stays one click away on the admin index.
+admin.site.enable_nav_sidebar = False
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -194,15 +194,12 @@ class TicketAdmin(admin.ModelAdmin):
     list_display = (
         "reference_link",
         "subject",
-        "contact",
+        "customer",
         "category",
         "status",
         "source",
         "assignee",
-        "escalation_level",
-        "sla_state",
-        "sla_due",
-        "time_left",
+        "sla",
         "received",
     )
     list_display_links = ("reference_link",)
@@ -287,13 +284,36 @@ class TicketAdmin(admin.ModelAdmin):
     # defaults, without Django's localised date formatting and a widget template per row.
     # That cut the render time of a 50-row page by about a third in a local measurement.
 
-    @admin.display(description="SLA due", ordering="sla_due_at")
-    def sla_due(self, ticket: Ticket) -> str:
-        return _local_minute(ticket.sla_due_at)
+    @admin.display(description="Customer", ordering="contact__name")
+    def customer(self, ticket: Ticket) -> str:
+        if ticket.contact is None:
+            return "-"
+        return format_html(
+            '<span title="{}">{}</span>',
+            ticket.contact.email,
+            ticket.contact.name or ticket.contact.email,
+        )
+
+    @admin.display(description="SLA (level, due, time left)", ordering="sla_due_at")
+    def sla(self, ticket: Ticket) -> str:
+        if not ticket.sla_state:
+            return "-"
+        parts = [ticket.get_sla_state_display()]
+        if ticket.escalation_level > 1:
+            parts.append(f"L{ticket.escalation_level}")
+        if ticket.sla_due_at is not None and ticket.sla_state in (
+            SlaState.RUNNING,
+            SlaState.BREACHED,
+        ):
+            due = timezone.localtime(ticket.sla_due_at).strftime("%a %-d %b %H:%M")
+            parts.append(f"due {due}")
+        if ticket.sla_state == SlaState.RUNNING:
+            parts.append(self.time_left(ticket))
+        return " · ".join(parts)
 
     @admin.display(description="Received", ordering="received_at")
     def received(self, ticket: Ticket) -> str:
-        return _local_minute(ticket.received_at)
+        return timezone.localtime(ticket.received_at).strftime("%-d %b %H:%M")
 
     def action_checkbox(self, ticket: Ticket) -> SafeString:
         return format_html(
@@ -308,9 +328,9 @@ class TicketAdmin(admin.ModelAdmin):
         if ticket.sla_state not in (SlaState.RUNNING,) or ticket.sla_due_at is None:
             return "-"
         seconds = int((ticket.sla_due_at - timezone.now()).total_seconds())
-        sign = "" if seconds >= 0 else "overdue "
-        seconds = abs(seconds)
-        return f"{sign}{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+        hours, minutes = abs(seconds) // 3600, abs(seconds) % 3600 // 60
+        left = f"{hours // 24}d {hours % 24}h" if hours >= 24 else f"{hours}h {minutes:02d}m"
+        return f"{left} left" if seconds >= 0 else f"overdue {left}"
 
     @admin.display(description="SLA")
     def sla_summary(self, ticket: Ticket) -> str:
