@@ -159,6 +159,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-za"
+FORMAT_MODULE_PATH = ["impactsupport.formats"]
 TIME_ZONE = "Africa/Johannesburg"
 USE_I18N = True
 USE_TZ = True

@@ -248,7 +248,9 @@ class Message(models.Model):
         ordering = ["sent_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.get_direction_display()} message {self.pk} on IL-{self.ticket_id}"
+        author = self.author_name or self.author_email or self.get_author_kind_display()
+        sent = timezone.localtime(self.sent_at).strftime("%-d %b %Y %H:%M")
+        return f"{author}, {sent}"
 
 
 def attachment_path(instance: Attachment, filename: str) -> str:
