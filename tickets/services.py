@@ -159,8 +159,9 @@ def ingest_message(
             return IngestResult("not_threaded", None, None, "may not open a ticket")
 
         created = ticket is None
+        opening_events: list[TicketEvent] = []
         if ticket is None:
-            ticket = _open_ticket(incoming, actor_label=actor_label)
+            ticket, opening_events = _open_ticket(incoming, actor_label=actor_label)
 
         if incoming.external_message_id:
             try:
@@ -184,6 +185,7 @@ def ingest_message(
             created=created,
             how=how,
             id_reused=id_reused and not created,
+            opening_events=opening_events,
         )
 
     outcome = "created" if created else "threaded"
@@ -250,7 +252,13 @@ def _find_thread(incoming: IncomingMessage) -> tuple[Ticket | None, str]:
     return None, ""
 
 
-def _open_ticket(incoming: IncomingMessage, *, actor_label: str) -> Ticket:
+def _open_ticket(
+    incoming: IncomingMessage, *, actor_label: str
+) -> tuple[Ticket, list[TicketEvent]]:
+    """Create the ticket for a first message; return it with its opening events, unsaved.
+
+    The ticket already counts the message about to be stored, so no update follows.
+    """
     now = timezone.now()
     contact = get_or_create_contact(contact=incoming.contact)
     created_at = incoming.ticket_created_at or incoming.sent_at
@@ -268,28 +276,28 @@ def _open_ticket(incoming: IncomingMessage, *, actor_label: str) -> Ticket:
         tags=list(incoming.tags),
         created_in_source_at=created_at,
         received_at=incoming.received_at or now,
+        message_count=1,
+        last_message_at=incoming.sent_at,
     )
-    TicketEvent.objects.bulk_create(
-        [
-            TicketEvent(
-                ticket=ticket,
-                kind=TicketEvent.Kind.CREATED,
-                actor_label=actor_label[:64],
-                new_value=ticket.source,
-                reason=f"first message from {incoming.channel}",
-                occurred_at=created_at,
-            ),
-            TicketEvent(
-                ticket=ticket,
-                kind=TicketEvent.Kind.CATEGORY,
-                actor_label="categoriser",
-                new_value=ticket.category,
-                reason=decision.reason,
-                occurred_at=created_at,
-            ),
-        ]
-    )
-    return ticket
+    events = [
+        TicketEvent(
+            ticket=ticket,
+            kind=TicketEvent.Kind.CREATED,
+            actor_label=actor_label[:64],
+            new_value=ticket.source,
+            reason=f"first message from {incoming.channel}",
+            occurred_at=created_at,
+        ),
+        TicketEvent(
+            ticket=ticket,
+            kind=TicketEvent.Kind.CATEGORY,
+            actor_label="categoriser",
+            new_value=ticket.category,
+            reason=decision.reason,
+            occurred_at=created_at,
+        ),
+    ]
+    return ticket, events
 
 
 def _store_message(ticket: Ticket, incoming: IncomingMessage, fingerprint: str) -> Message:
@@ -358,25 +366,28 @@ def _after_message(
     created: bool,
     how: str,
     id_reused: bool,
+    opening_events: list[TicketEvent],
 ) -> None:
-    updates: dict[str, object] = {"message_count": F("message_count") + 1}
-    if ticket.last_message_at is None or message.sent_at > ticket.last_message_at:
-        updates["last_message_at"] = message.sent_at
-    Ticket.objects.filter(pk=ticket.pk).update(**updates)
-    # F() keeps the stored count right under concurrent writers; this copy is for the caller.
-    ticket.message_count += 1
-    if "last_message_at" in updates:
-        ticket.last_message_at = message.sent_at
+    if not created:
+        updates: dict[str, object] = {"message_count": F("message_count") + 1}
+        if ticket.last_message_at is None or message.sent_at > ticket.last_message_at:
+            updates["last_message_at"] = message.sent_at
+        Ticket.objects.filter(pk=ticket.pk).update(**updates)
+        # F() keeps the stored count right under concurrent writers; this copy is for the caller.
+        ticket.message_count += 1
+        if "last_message_at" in updates:
+            ticket.last_message_at = message.sent_at
 
-    record_event(
-        ticket,
+    message_event = TicketEvent(
+        ticket=ticket,
         kind=TicketEvent.Kind.MESSAGE,
-        actor_label=actor_label,
+        actor_label=actor_label[:64],
         new_value=f"{message.direction}:{message.kind}",
         reason=how or ("new ticket" if created else ""),
         data={"message": message.pk, "public": message.is_public},
         occurred_at=message.sent_at,
     )
+    TicketEvent.objects.bulk_create([*opening_events, message_event])
     if id_reused:
         record_event(
             ticket,
