@@ -52,7 +52,7 @@ _REOPEN_ON_CUSTOMER_MESSAGE = {Status.PENDING_CUSTOMER, Status.SOLVED, Status.CL
 
 @dataclass(frozen=True)
 class IngestResult:
-    """What ingest_message did: outcome is created, threaded, duplicate or not_threaded."""
+    """Result of ingest_message; outcome is created, threaded, duplicate or not_threaded."""
 
     outcome: str
     ticket: Ticket | None
@@ -225,7 +225,7 @@ _HUB_MESSAGE_ID = re.compile(r"^ticket-(\d+)\.msg-\d+@", re.IGNORECASE)
 
 
 def _find_thread(incoming: IncomingMessage) -> tuple[Ticket | None, str]:
-    """Find the ticket a message belongs to, and say how it was found."""
+    """Return the ticket a message belongs to, and how it was found."""
     if incoming.external_ticket_id:
         ticket = Ticket.objects.filter(
             source=incoming.source, external_id=incoming.external_ticket_id
@@ -438,7 +438,7 @@ def _times_are_aware(ticket: Ticket, message: Message) -> bool:
 
 
 def _leaves_timer_unchanged(ticket: Ticket, message: Message) -> bool:
-    """Whether a message on an existing ticket cannot move its first-response timer.
+    """Return whether a message on an existing ticket cannot move its first-response timer.
 
     An inbound message is never a first response. It could only end a pause, and a pause
     exists only while the status is a pause status, a case change_status handles. A ticket
