@@ -11,9 +11,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -43,6 +43,14 @@ def root(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def strip_trailing_slash(request: HttpRequest, path: str) -> HttpResponse:
+    # Redirect only to a page that exists: CommonMiddleware appends a slash to unknown
+    # paths, and bouncing those back would loop between the two forms for ever.
+    try:
+        match = resolve(request.path_info.rstrip("/"), urlconf=getattr(request, "urlconf", None))
+    except Resolver404:
+        raise Http404("No help centre page at this address.") from None
+    if match.func is strip_trailing_slash:
+        raise Http404("No help centre page at this address.")
     query = request.META.get("QUERY_STRING", "")
     target = request.path.rstrip("/") + (f"?{query}" if query else "")
     return HttpResponseRedirect(target, status=301)

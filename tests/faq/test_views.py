@@ -141,6 +141,16 @@ def test_trailing_slash_is_removed(client: Client, loaded) -> None:
     assert response["Location"] == "/help/faq/making-donations"
 
 
+@pytest.mark.parametrize(
+    "path", ["/help/faq/a.b", "/help/faq/a.b/", "/help/faq/a/b/c/", "/help/contact/x/"]
+)
+def test_unknown_path_is_404_not_loop(client: Client, loaded, path: str) -> None:  # type: ignore[no-untyped-def]
+    response = client.get(path, follow=True)
+
+    assert response.status_code == 404
+    assert len(response.redirect_chain) <= 1
+
+
 def test_help_host_serves_same_pages_at_root(client: Client, loaded, settings) -> None:  # type: ignore[no-untyped-def]
     settings.HELP_CENTRE_HOST = "help.impactlink.org"
     settings.ALLOWED_HOSTS = ["help.impactlink.org", "testserver"]
