@@ -17,6 +17,9 @@ from tickets import report_charts, reports
 from tickets.models import Category, Channel, EscalationLevel
 
 DEFAULT_DAYS = 28
+# Dates outside this range are typing slips; they would overflow date arithmetic.
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2099, 12, 31)
 # Longer periods are refused: the page draws one bar per day.
 MAX_DAYS = 366
 
@@ -40,6 +43,12 @@ class ReportFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        for name in ("start", "end"):
+            value = data.get(name)
+            if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
+                raise forms.ValidationError(
+                    f"Choose dates between {EARLIEST_DATE:%-d %b %Y} and {LATEST_DATE:%-d %b %Y}."
+                )
         today = timezone.localdate()
         end = data.get("end") or today
         start = data.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)

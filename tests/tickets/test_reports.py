@@ -79,9 +79,7 @@ def test_percentile_interpolates() -> None:
 def test_overall_figures(timers: dict[str, int]) -> None:
     report = build_report(WEEK)
 
-    assert sorted(row.ticket_id for row in report.rows) == sorted(
-        timers[name] for name in "ABCDGH"
-    )
+    assert sorted(row.ticket_id for row in report.rows) == sorted(timers[name] for name in "ABCDGH")
     assert report.overall.timers == 6
     assert report.overall.achieved == 3
     assert report.overall.breached == 2
@@ -218,6 +216,21 @@ def test_page_rejects_bad_period(admin_client) -> None:  # type: ignore[no-untyp
 
     assert response.status_code == 200
     assert "end is before its start" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        {"end": "0001-01-01"},
+        {"start": "9999-12-20", "end": "9999-12-31"},
+        {"start": "0001-01-01", "end": "0001-01-10"},
+    ],
+)
+@pytest.mark.parametrize("name", ["sla_report", "sla_report_figures_csv", "sla_report_tickets_csv"])
+def test_extreme_dates_not_500(admin_client, name: str, period: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    response = admin_client.get(reverse(f"tickets:{name}"), period)
+
+    assert response.status_code in (200, 400)
 
 
 def test_page_needs_staff(client, django_user_model) -> None:  # type: ignore[no-untyped-def]
