@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -28,6 +28,16 @@ class ConnectionForm(forms.ModelForm):
     class Meta:
         model = Connection
         fields = ["name", "provider", "enabled", "config"]
+
+    def clean_config(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("config")
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError(
+                'Config must be a JSON object, e.g. {"subdomain": "impactlink"}.'
+            )
+        return value
 
     def clean_new_credentials(self) -> dict[str, Any] | None:
         raw = self.cleaned_data.get("new_credentials", "").strip()
@@ -134,6 +144,10 @@ class InboundItemAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The store keeps everything that arrived; a bad item stays failed, visible here.
+        return False
+
     @admin.display(description="Error")
     def short_error(self, item: InboundItem) -> str:
         return item.last_error[:80]
@@ -144,8 +158,22 @@ class InboundItemAdmin(admin.ModelAdmin):
 
     @admin.action(description="Process again")
     def replay(self, request: HttpRequest, queryset: QuerySet[InboundItem]) -> None:
-        done = 0
-        for item in queryset.exclude(state__in=[InboundItem.State.DONE, InboundItem.State.IGNORED]):
+        finished = (InboundItem.State.DONE, InboundItem.State.IGNORED)
+        skipped = queryset.filter(state__in=finished).count()
+        processed, failed = 0, []
+        for item in queryset.exclude(state__in=finished):
             result = process_item(item.pk)
-            done += int(bool(result and result.state != InboundItem.State.FAILED))
-        self.message_user(request, f"{done} item(s) processed.")
+            if result is not None and result.state == InboundItem.State.FAILED:
+                failed.append(f"item {result.pk}: {result.last_error[:120]}")
+            else:
+                processed += 1
+        summary = f"{processed} item(s) processed."
+        if skipped:
+            summary += f" {skipped} already processed were skipped."
+        self.message_user(request, summary)
+        if failed:
+            self.message_user(
+                request,
+                f"{len(failed)} item(s) failed again: " + "; ".join(failed[:5]),
+                messages.WARNING,
+            )

@@ -352,6 +352,10 @@ class TicketAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Tickets are the record of what customers wrote; close them or mark them spam.
+        return False
+
     def save_model(self, request: HttpRequest, obj: Ticket, form: Any, change: bool) -> None:
         stored = Ticket.objects.get(pk=obj.pk)
         reason = form.cleaned_data.get("change_reason", "").strip() or "changed in admin"
@@ -388,6 +392,7 @@ class TicketAdmin(admin.ModelAdmin):
                 actor=_agent(request),
                 reason="taken from the queue",
             )
+        self.message_user(request, f"{queryset.count()} ticket(s) assigned to you.")
 
     def _set_status(self, request: HttpRequest, queryset: QuerySet[Ticket], status: str) -> None:
         for ticket in queryset:
@@ -422,7 +427,14 @@ class TicketAdmin(admin.ModelAdmin):
                     else "de-escalated by hand in admin",
                 )
                 changed += 1
-        self.message_user(request, f"{changed} ticket(s) moved.", messages.SUCCESS)
+        skipped = queryset.count() - changed
+        edge = "L4" if step > 0 else "L1"
+        self.message_user(
+            request,
+            f"{changed} ticket(s) moved one level."
+            + (f" {skipped} already at {edge} stayed where they were." if skipped else ""),
+            messages.SUCCESS if changed else messages.WARNING,
+        )
 
     @admin.action(description="Escalate one level")
     def escalate(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:

@@ -40,3 +40,22 @@ def test_replay_fails_when_item_fails_again() -> None:
 
     with pytest.raises(CommandError, match="1 item"):
         call_command("replay_inbound", stdout=io.StringIO())
+
+
+def test_admin_cannot_delete_stored_items(admin_client) -> None:  # type: ignore[no-untyped-def]
+    item, _ = store_item(kind="mail", idempotency_key="replay:3", payload=MAIL, enqueue=False)
+
+    response = admin_client.get(f"/admin/integrations/inbounditem/{item.pk}/delete/")
+
+    assert response.status_code == 403
+
+
+def test_connection_config_must_be_object() -> None:
+    from integrations.admin import ConnectionForm
+
+    form = ConnectionForm(
+        data={"name": "desk", "provider": "zendesk", "enabled": "on", "config": "[]"}
+    )
+
+    assert not form.is_valid()
+    assert "JSON object" in str(form.errors["config"])

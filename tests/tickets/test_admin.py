@@ -106,3 +106,9 @@ def test_queue_list_renders(agent_client: Client, ticket: Ticket) -> None:
 
     assert response.status_code == 200
     assert ticket.subject in response.content.decode()
+
+
+def test_tickets_cannot_be_deleted(agent_client: Client, ticket: Ticket) -> None:
+    response = agent_client.get(f"/admin/tickets/ticket/{ticket.pk}/delete/")
+
+    assert response.status_code == 403
