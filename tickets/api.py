@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import pagination, serializers, viewsets
 from rest_framework.permissions import IsAdminUser
 
-from tickets.models import Attachment, Message, Ticket, TicketEvent
+from tickets.models import (
+    Attachment,
+    Category,
+    Channel,
+    Message,
+    Source,
+    Status,
+    Ticket,
+    TicketEvent,
+)
 
 
 class AttachmentSerializer(serializers.ModelSerializer):
@@ -89,16 +99,31 @@ class NewestFirstPagination(pagination.CursorPagination):
     page_size = 50
 
 
+FILTERS = {
+    "status": Status,
+    "category": Category,
+    "source": Source,
+    "channel": Channel,
+}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(name, str, enum=list(choices.values), description=f"Only this {name}.")
+            for name, choices in FILTERS.items()
+        ]
+    )
+)
 class TicketViewSet(viewsets.ReadOnlyModelViewSet):
     """Tickets, newest first; filter with ?status=, ?category=, ?source= and ?channel=."""
 
     permission_classes = [IsAdminUser]
     pagination_class = NewestFirstPagination
-    filterable = ("status", "category", "source", "channel")
 
     def get_queryset(self) -> QuerySet[Ticket]:
         tickets = Ticket.objects.select_related("contact", "assignee")
-        for name in self.filterable:
+        for name in FILTERS:
             value = self.request.query_params.get(name)
             if value:
                 tickets = tickets.filter(**{name: value})

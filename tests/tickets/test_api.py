@@ -73,3 +73,10 @@ def test_schema_lists_ticket_paths(staff: Client) -> None:
     schema = staff.get("/api/schema/").content.decode()
 
     assert "/api/tickets/{id}/" in schema
+
+
+def test_schema_lists_filters(staff: Client) -> None:
+    schema = staff.get("/api/schema/").content.decode()
+
+    for name in ("status", "category", "source", "channel"):
+        assert f"name: {name}" in schema
