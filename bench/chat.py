@@ -15,7 +15,8 @@ new conversation, the rest are customer replies to existing ones. The same bodie
 bench.webhooks_urls' minimal view. Then one Celery worker (solo pool) drains the stored
 deliveries: each reply is ingested, each new conversation is categorised, ingested and routed.
 Chat hours are widened to the whole week for the run, so every new chat takes the routing path
-whatever the time the bench runs. The helpers shared with bench/webhooks.py are imported from it.
+whatever the time the bench runs. The load, gunicorn and worker helpers come from
+bench/common.py.
 """
 
 from __future__ import annotations
@@ -27,9 +28,7 @@ import hmac
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -37,18 +36,20 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.webhooks import (  # noqa: E402 - the path above makes bench importable
+from bench.common import (  # noqa: E402 - the path above makes bench importable
     MINIMAL_PATH,
+    ROOT,
+    WRK_DONE,
     LoadResult,
-    _describe,
-    _drain,
-    _gunicorn,
-    _machine,
-    _wrk,
+    describe,
+    drain,
+    gunicorn,
+    load,
+    machine,
 )
+from bench.common import wrk as find_wrk  # noqa: E402
 
 SETTINGS = "bench.webhooks_settings"
 SECRET = "bench-intercom-client-secret"  # noqa: S105 - a throwaway secret for this run
@@ -86,16 +87,7 @@ request = function()
   sent = sent + 1
   return prepared[(sent - 1) %% #prepared + 1]
 end
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
-    + summary.errors.timeout
-  io.write(string.format(
-    'RESULT {"requests": %%d, "duration_us": %%d, "errors": %%d, "non_2xx": %%d, ' ..
-    '"p50_us": %%d, "p99_us": %%d}\\n',
-    summary.requests, summary.duration, errors, summary.errors.status,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
+""" + WRK_DONE
 
 
 def main() -> int:
@@ -147,7 +139,7 @@ def main() -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    print(_machine())
+    print(machine())
 
     with _stub_api() as api_port:
         connection = _connection(api_port)
@@ -158,11 +150,11 @@ def main() -> int:
         decision, full = _time_routing(connection, args.decisions)
         conversations = _conversations(connection)
 
-        wrk = _wrk()
+        wrk = find_wrk()
         minimal_runs: list[LoadResult] = []
         webhook_runs: list[LoadResult] = []
         serial = 0
-        with _gunicorn(env, args.workers, args.threads) as port:
+        with gunicorn(env, args.workers, args.threads) as port:
             warm = _deliveries(conversations, start=10**8, count=200)
             _load(wrk, port, MINIMAL_PATH, warm, seconds=1, connections=args.connections)
             _load(wrk, port, connection.webhook_path, warm, seconds=1, connections=args.connections)
@@ -188,14 +180,14 @@ def main() -> int:
                 )
                 minimal_runs.append(minimal)
                 webhook_runs.append(webhook)
-                print(f"round {round_number}: minimal {_describe(minimal)}")
-                print(f"round {round_number}: webhook {_describe(webhook)}")
+                print(f"round {round_number}: minimal {describe(minimal)}")
+                print(f"round {round_number}: webhook {describe(webhook)}")
 
         from integrations.models import InboundItem
 
         stored = InboundItem.objects.filter(kind="webhook").count()
         print(f"\nstored deliveries: {stored}")
-        processed, seconds, wall = _drain(env, stored)
+        processed, seconds, wall = drain(env, stored)
     _report(decision, full, minimal_runs, webhook_runs, processed, seconds, wall)
     return 0
 
@@ -213,7 +205,7 @@ def _processing_only(env: dict[str, str], connection, count: int) -> int:  # typ
             idempotency_key=f"bench-processing-only-{number}",
             payload=body,
         )
-    processed, seconds, wall = _drain(env, count)
+    processed, seconds, wall = drain(env, count)
     rate = processed / seconds if seconds else 0.0
     print(
         f"processing: {processed} deliveries in {seconds:.1f} s = {rate:.0f} messages/s by one "
@@ -474,37 +466,7 @@ def _load(
         "bodies": ",".join(f"[==[{body.decode()}]==]" for body in bodies),
         "signatures": ",".join(f'"{signature}"' for signature in signatures),
     }
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    try:
-        output = subprocess.run(
-            [
-                wrk,
-                "-t1",
-                f"-c{connections}",
-                f"-d{seconds}s",
-                "--timeout",
-                "5s",
-                "-s",
-                handle.name,
-                f"http://127.0.0.1:{port}",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    finally:
-        os.unlink(handle.name)
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    data = json.loads(line[len("RESULT ") :])
-    return LoadResult(
-        requests=data["requests"],
-        seconds=data["duration_us"] / 1e6,
-        errors=data["errors"],
-        non_2xx=data["non_2xx"],
-        p50_ms=data["p50_us"] / 1000,
-        p99_ms=data["p99_us"] / 1000,
-    )
+    return load(wrk, port, script, seconds=seconds, connections=connections)
 
 
 # ---------------------------------------------------------------- output

@@ -25,8 +25,6 @@ import os
 import platform
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,8 +34,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (  # noqa: E402 - the path above makes bench importable
+    ROOT,
+    WRK_DONE,
+    free_port,
+    run_wrk,
+    stop,
+    wait_for_port,
+)
+
 SETTINGS = "bench.help_centre_settings"
 CONNECTIONS = 64
 TARGETS = {"index": 0.8, "category": 0.8, "article": 0.8, "search": 0.3}
@@ -67,16 +74,7 @@ request = function()
   index = index %% #paths + 1
   return wrk.format("GET", paths[index])
 end
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
-    + summary.errors.timeout
-  io.write(string.format(
-    'RESULT {"requests": %%d, "duration_us": %%d, "errors": %%d, "non_2xx": %%d, ' ..
-    '"p50_us": %%d, "p95_us": %%d, "p99_us": %%d}\\n',
-    summary.requests, summary.duration, errors, summary.errors.status,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
-end
-"""
+""" + WRK_DONE
 
 
 @dataclass(frozen=True)
@@ -158,15 +156,9 @@ def _manage(*arguments: str) -> None:
     subprocess.run([sys.executable, str(ROOT / "manage.py"), *arguments], check=True, cwd=ROOT)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _gunicorn(args: argparse.Namespace, *, cache_seconds: int) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, HELP_CENTRE_CACHE_SECONDS=str(cache_seconds), LOG_LEVEL="WARNING")
     process = subprocess.Popen(
         [
@@ -195,29 +187,11 @@ def _gunicorn(args: argparse.Namespace, *, cache_seconds: int) -> Iterator[str]:
         cwd=ROOT,
     )
     try:
-        _wait_for(port, process)
+        wait_for_port(port, process=process)
         _flush_cache()
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with code {process.returncode}")
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection(("127.0.0.1", port), timeout=0.5),
-        ):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not listen on 127.0.0.1:{port} within 30 s")
+        stop(process, timeout=20)
 
 
 def _flush_cache() -> None:
@@ -275,32 +249,10 @@ def _load_generator():  # type: ignore[no-untyped-def]
 
 
 def _run_wrk(base: str, urls: list[str], seconds: int) -> tuple[float, float, float, float, int]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT % {"paths": ", ".join(json.dumps(url) for url in urls)})
-    try:
-        output = subprocess.run(
-            [
-                "wrk",
-                "-t",
-                "2",
-                "-c",
-                str(CONNECTIONS),
-                "-d",
-                f"{seconds}s",
-                "--timeout",
-                "5s",
-                "-s",
-                script.name,
-                base + urls[0],
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    finally:
-        os.unlink(script.name)
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    data = json.loads(line[len("RESULT ") :])
+    script = WRK_SCRIPT % {"paths": ", ".join(json.dumps(url) for url in urls)}
+    data = run_wrk(
+        "wrk", script, base + urls[0], threads=2, connections=CONNECTIONS, seconds=seconds
+    )
     rate = data["requests"] / (data["duration_us"] / 1e6)
     return (
         rate,

@@ -23,29 +23,32 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
 import os
-import platform
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (  # noqa: E402 - the path above makes bench importable
+    MINIMAL_PATH,
+    ROOT,
+    WRK_DONE,
+    LoadResult,
+    describe,
+    drain,
+    gunicorn,
+    load,
+    machine,
+)
+from bench.common import wrk as find_wrk  # noqa: E402
+
 SETTINGS = "bench.webhooks_settings"
 SECRET = "bench-signing-secret"  # noqa: S105 - a throwaway secret for the benchmark
-MINIMAL_PATH = "/bench/minimal-post"
 P99_TARGET_MS = 100.0
 PROCESSING_TARGET = 300.0
 # Upper bound on deliveries per second that one wrk run is given bodies for. Beyond it wrk
@@ -72,30 +75,7 @@ request = function()
   sent = sent + 1
   return prepared[(sent - 1) %% #prepared + 1]
 end
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
-    + summary.errors.timeout
-  io.write(string.format(
-    'RESULT {"requests": %%d, "duration_us": %%d, "errors": %%d, "non_2xx": %%d, ' ..
-    '"p50_us": %%d, "p99_us": %%d}\\n',
-    summary.requests, summary.duration, errors, summary.errors.status,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
-
-
-@dataclass
-class LoadResult:
-    requests: int
-    seconds: float
-    errors: int
-    non_2xx: int
-    p50_ms: float
-    p99_ms: float
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
+""" + WRK_DONE
 
 
 def main() -> int:
@@ -141,16 +121,16 @@ def main() -> int:
     call_command("migrate", verbosity=0)
     connection = _connection()
     requesters = _open_tickets(connection, args.tickets)
-    print(_machine())
+    print(machine())
     print(f"load average at the start: {os.getloadavg()[0]:.1f} (other processes share the CPUs)")
     if args.processing_only:
         return _processing_only(env, connection, requesters, args.processing_only)
-    wrk = _wrk()
+    wrk = find_wrk()
 
     minimal_runs: list[LoadResult] = []
     webhook_runs: list[LoadResult] = []
     next_comment = 0
-    with _gunicorn(env, args.workers, args.threads) as port:
+    with gunicorn(env, args.workers, args.threads) as port:
         bodies = _deliveries(requesters, start=10**9, count=200)
         _load(wrk, port, MINIMAL_PATH, bodies, seconds=1, connections=args.connections)
         _load(wrk, port, connection.webhook_path, bodies, seconds=1, connections=args.connections)
@@ -171,8 +151,8 @@ def main() -> int:
             )
             minimal_runs.append(minimal)
             webhook_runs.append(webhook)
-            print(f"round {round_number}: minimal {_describe(minimal)}")
-            print(f"round {round_number}: webhook {_describe(webhook)}")
+            print(f"round {round_number}: minimal {describe(minimal)}")
+            print(f"round {round_number}: webhook {describe(webhook)}")
 
     from integrations.models import InboundItem
 
@@ -181,7 +161,7 @@ def main() -> int:
     print(
         f"\nstored deliveries: {accepted} (wrk counted {sent} timed webhook requests plus warm-up)"
     )
-    processed, seconds, wall = _drain(env, accepted)
+    processed, seconds, wall = drain(env, accepted)
     _report(minimal_runs, webhook_runs, processed, seconds, wall, args)
     _breakdown(requesters, next_comment)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
@@ -200,7 +180,7 @@ def _processing_only(env: dict[str, str], connection, requesters, count: int) ->
             idempotency_key=f"bench-processing-only-{number}",
             payload=body,
         )
-    processed, seconds, wall = _drain(env, count)
+    processed, seconds, wall = drain(env, count)
     rate = processed / seconds if seconds else 0.0
     print(
         f"processing: {processed} records in {seconds:.1f} s = {rate:.0f} records/s by one "
@@ -307,142 +287,7 @@ def _load(
         "signatures": ",".join(f'"{signature}"' for signature in signatures),
         "stamp": stamp,
     }
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    try:
-        output = subprocess.run(
-            [
-                wrk,
-                "-t1",
-                f"-c{connections}",
-                f"-d{seconds}s",
-                "--timeout",
-                "5s",
-                "-s",
-                handle.name,
-                f"http://127.0.0.1:{port}",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    finally:
-        os.unlink(handle.name)
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    data = json.loads(line[len("RESULT ") :])
-    return LoadResult(
-        requests=data["requests"],
-        seconds=data["duration_us"] / 1e6,
-        errors=data["errors"],
-        non_2xx=data["non_2xx"],
-        p50_ms=data["p50_us"] / 1000,
-        p99_ms=data["p99_us"] / 1000,
-    )
-
-
-def _wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    if os.geteuid() != 0:
-        sys.exit("wrk is missing; install it (apt-get install wrk) and run again.")
-    subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, stdout=subprocess.DEVNULL)
-    found = shutil.which("wrk")
-    if not found:
-        sys.exit("apt-get did not install wrk.")
-    return found
-
-
-@contextlib.contextmanager
-def _gunicorn(env: dict[str, str], workers: int, threads: int) -> Iterator[int]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "impactsupport.wsgi:application",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-k",
-            "gthread",
-            "-w",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--keep-alive",
-            "5",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        _wait_for_port(port, process)
-        yield port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-# ---------------------------------------------------------------- processing
-
-
-def _drain(env: dict[str, str], expected: int) -> tuple[int, float, float]:
-    """Run one solo Celery worker until every stored delivery is processed.
-
-    Returns (items processed, seconds from first to last processed_at, wall seconds).
-    """
-    from django.db.models import Max, Min
-
-    from integrations.models import InboundItem
-
-    started = time.perf_counter()
-    worker = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/celery"),
-            "-A",
-            "impactsupport",
-            "worker",
-            "--pool",
-            "solo",
-            "--concurrency",
-            "1",
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-            "-l",
-            "WARNING",
-            "-n",
-            "bench@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            pending = InboundItem.objects.filter(kind="webhook", state="pending").count()
-            if pending == 0:
-                break
-            time.sleep(0.5)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-    wall = time.perf_counter() - started
-    items = InboundItem.objects.filter(kind="webhook").exclude(state="pending")
-    span = items.aggregate(first=Min("processed_at"), last=Max("processed_at"))
-    failed = items.filter(state="failed").count()
-    if failed:
-        first = items.filter(state="failed").first()
-        print(f"warning: {failed} deliveries failed; first error: {first.last_error}")
-    seconds = (span["last"] - span["first"]).total_seconds() if span["first"] else 0.0
-    return items.count(), seconds, wall
+    return load(wrk, port, script, seconds=seconds, connections=connections)
 
 
 # ---------------------------------------------------------------- output
@@ -499,13 +344,6 @@ def _breakdown(requesters: list[tuple[str, str]], start: int, count: int = 300) 
     print(f"  of which the SLA refresh            {share('services.py', 'refresh_sla')}")
 
 
-def _describe(run: LoadResult) -> str:
-    return (
-        f"{run.rate:7.0f} req/s  p50 {run.p50_ms:6.1f} ms  p99 {run.p99_ms:6.1f} ms  "
-        f"({run.requests} requests, {run.errors} errors, {run.non_2xx} non-2xx)"
-    )
-
-
 def _report(minimal_runs, webhook_runs, processed, seconds, wall, args) -> None:  # type: ignore[no-untyped-def]
     from tickets.models import Message
 
@@ -531,36 +369,6 @@ def _report(minimal_runs, webhook_runs, processed, seconds, wall, args) -> None:
         f"{'met' if processing_rate >= PROCESSING_TARGET else 'MISSED'})"
     )
     print(f"  messages stored: {messages} ({args.tickets} opening messages + processed comments)")
-
-
-def _machine() -> str:
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, process: subprocess.Popen) -> None:  # type: ignore[type-arg]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"gunicorn exited with code {process.returncode}")
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection(("127.0.0.1", port), timeout=0.5),
-        ):
-            return
-        time.sleep(0.1)
-    sys.exit("gunicorn did not listen within 30 s")
 
 
 if __name__ == "__main__":
