@@ -103,7 +103,7 @@ def run_wrk(
 
 
 def load(wrk_path: str, port: int, script: str, *, seconds: int, connections: int) -> LoadResult:
-    """One wrk thread against 127.0.0.1:port; the script chooses paths, bodies and headers."""
+    """Run wrk against 127.0.0.1:port; the Lua script chooses paths, bodies and headers."""
     data = run_wrk(
         wrk_path,
         script,
@@ -123,7 +123,7 @@ def load(wrk_path: str, port: int, script: str, *, seconds: int, connections: in
 
 
 def wrk() -> str:
-    """The wrk binary, installed with apt-get when missing and running as root."""
+    """Return the wrk binary, installing it with apt-get when missing and running as root."""
     found = shutil.which("wrk")
     if found:
         return found

@@ -1,10 +1,10 @@
 """HTTP details of the public help centre: caching headers, visitor keys and origin checks.
 
 Public pages carry no per-visitor data, so they are cacheable by browsers, proxies and
-the page cache (faq.middleware). The vote and contact forms therefore hold no CSRF token:
-their POST endpoints are exempt from Django's token check and instead require an Origin
+the page cache (faq.middleware). The vote and contact forms therefore carry no CSRF token.
+Their POST endpoints are exempt from Django's token check. Instead they require an Origin
 (or, failing that, a Referer) of this site, which a browser on another site cannot forge,
-plus a rate limit; the contact form also has a honeypot field.
+and a rate limit applies. The contact form also has a honeypot field.
 """
 
 from __future__ import annotations

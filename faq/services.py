@@ -187,7 +187,7 @@ def refresh_search_terms() -> None:
 
 @dataclass(frozen=True)
 class VoteOutcome:
-    """What a vote did: "recorded", "changed" or "unchanged" (the same vote again)."""
+    """Result of a vote: "recorded", "changed" or "unchanged" (the same vote again)."""
 
     outcome: str
     vote: Vote

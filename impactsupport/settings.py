@@ -308,7 +308,7 @@ CHAT_DEFAULT_CAPACITY: int = env.int("CHAT_DEFAULT_CAPACITY", default=3)
 CHAT_PUSH_MAX_ATTEMPTS: int = env.int("CHAT_PUSH_MAX_ATTEMPTS", default=6)
 # Days a closed chat's transcript is kept before its text is purged; 0 keeps it for ever.
 CHAT_TRANSCRIPT_RETENTION_DAYS: int = env.int("CHAT_TRANSCRIPT_RETENTION_DAYS", default=1825)
-# What a visitor gets outside chat hours, unless an "off-hours" canned response replaces it.
+# Message sent to a visitor outside chat hours, unless an "off-hours" canned response replaces it.
 CHAT_OFF_HOURS_MESSAGE: str = env.str(
     "CHAT_OFF_HOURS_MESSAGE",
     default=(

@@ -40,7 +40,7 @@ DEFAULT_TAG_CATEGORIES: dict[str, str] = {
 
 
 def tag_categories(config: Mapping[str, object]) -> dict[str, str]:
-    """The default table merged with the connection's overrides; invalid values are skipped."""
+    """Return the default table merged with the connection's overrides, skipping invalid values."""
     table = dict(DEFAULT_TAG_CATEGORIES)
     overrides = config.get("tag_categories") or {}
     if not isinstance(overrides, Mapping):

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ProcessResult:
-    """What a processor made of an item: state is done or ignored."""
+    """Outcome of a processor on one item; state is done or ignored."""
 
     state: str
     outcome: str

@@ -60,7 +60,7 @@ class ExternalTicket(models.Model):
     """How far the hub has applied a desk or chat ticket: the source's updated_at last applied.
 
     Status, priority and assignee from a snapshot older than this are not applied, so a late
-    delivery never rolls a ticket back; and polling skips tickets not changed since.
+    delivery never rolls a ticket back. Polling also skips tickets not changed since.
     """
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="tickets")

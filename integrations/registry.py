@@ -1,4 +1,4 @@
-"""Which adapter serves which provider: an explicit table, imported on first use."""
+"""Explicit table from provider name to its adapter, imported on first use."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Provider-neutral records: what an adapter makes of a webhook body or an API answer.
+"""Provider-neutral records: what an adapter makes of a webhook body or an API response.
 
 Adapters map vendor JSON to these records with pure functions; `integrations.apply` turns the
 records into queue writes through `tickets.services`. Statuses, priorities and channels hold
@@ -22,7 +22,7 @@ DELETED = "deleted"
 
 
 class Role:
-    """Who wrote a comment, as the hub sees it."""
+    """Author of a comment, mapped to the hub's kinds of author."""
 
     CUSTOMER = "customer"
     AGENT = "agent"
@@ -120,7 +120,7 @@ Record = TicketRecord | CommentRecord | StatusRecord | ContactRecord | TicketRef
 
 @dataclass(frozen=True)
 class WebhookEvent:
-    """What one webhook body means: its event name and records, or why the hub ignores it."""
+    """Parsed webhook body: its event name and records, or the reason the hub ignores it."""
 
     name: str
     records: tuple[Record, ...] = ()

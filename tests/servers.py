@@ -255,16 +255,8 @@ userdb {{
 """
 
 
-@contextlib.contextmanager
-def dovecot(root: Path) -> Iterator[dict[str, str]]:
-    binary = shutil.which("dovecot") or (
-        "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
-    )
-    if binary is None:
-        raise ServerUnavailable("dovecot not found")
-    root = root / "dovecot"
-    for sub in ("run", "state", "mail", "home"):
-        (root / sub).mkdir(parents=True)
+def _write_certificate(root: Path) -> None:
+    """Write a self-signed certificate for localhost and 127.0.0.1 to cert.pem and key.pem."""
     subprocess.run(
         [
             "openssl",
@@ -288,13 +280,30 @@ def dovecot(root: Path) -> Iterator[dict[str, str]]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+@contextlib.contextmanager
+def dovecot(root: Path) -> Iterator[dict[str, str]]:
+    binary = shutil.which("dovecot") or (
+        "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
+    )
+    if binary is None:
+        raise ServerUnavailable("dovecot not found")
+
+    root = root / "dovecot"
+    for sub in ("run", "state", "mail", "home"):
+        (root / sub).mkdir(parents=True)
+    _write_certificate(root)
+
     (root / "users").write_text(f"{IMAP_USER}:{{PLAIN}}{IMAP_PASSWORD}\n")
+
     me = pwd.getpwuid(os.getuid())
     user = "dovenull" if os.geteuid() == 0 else me.pw_name
     # Dovecot refuses to keep mail as root, so as root the mail belongs to "nobody".
     mail_owner = pwd.getpwnam("nobody") if os.geteuid() == 0 else me
     for sub in ("mail", "home"):
         shutil.chown(root / sub, mail_owner.pw_uid, mail_owner.pw_gid)
+
     port, ssl_port, oauth2_port = free_port(), free_port(), free_port()
     (root / "oauth2.conf.ext").write_text(DOVECOT_OAUTH2_CONFIG.format(oauth2_port=oauth2_port))
     config = root / "dovecot.conf"
@@ -306,9 +315,10 @@ def dovecot(root: Path) -> Iterator[dict[str, str]]:
             uid=mail_owner.pw_uid,
             gid=mail_owner.pw_gid,
             user=user,
-            group=user if user != "dovenull" else "dovenull",
+            group=user,
         )
     )
+
     process = subprocess.Popen(
         [binary, "-F", "-c", str(config)],
         stdout=subprocess.DEVNULL,

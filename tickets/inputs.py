@@ -1,7 +1,7 @@
 """Provider-neutral input records that sources hand to tickets.services.
 
 Sources (the mailbox, desks, chat, the help centre form) map what they receive to these
-records; the queue knows nothing of any provider.
+records, so the queue depends on no provider.
 """
 
 from __future__ import annotations

@@ -148,7 +148,7 @@ def ingest_message(
         else:
             ticket, how = _find_thread(incoming)
         # On a known ticket, the unique constraint on the provider message id finds a
-        # duplicate at insert time; a SELECT first would cost a round trip on every message.
+        # duplicate at insert time, which spares a SELECT round trip on every message.
         duplicate, id_reused = _find_duplicate(
             incoming, fingerprint, check_external_id=ticket is None
         )

@@ -141,7 +141,7 @@ def refresh_tickets_sla(
     """Recompute the timers of `tickets` at `now` in a fixed number of queries.
 
     Reads the messages and the status events of all tickets in one query each, unless
-    `histories` holds each ticket's history, then writes the changed tickets in one bulk
+    `histories` contains each ticket's history, then writes the changed tickets in one bulk
     update. Stopped timers are skipped. With `record_alerts`,
     it also records an SlaNotification row for each newly passed threshold and raises the
     escalation level. The caller must then hold the tickets' rows locked, as the scheduler does.

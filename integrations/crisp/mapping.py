@@ -118,8 +118,8 @@ def message_content(message: Mapping[str, Any]) -> tuple[str, tuple[AttachmentRe
 def author_of(message: Mapping[str, Any]) -> Person:
     user = message.get("user") or {}
     if message.get("from") == "operator":
-        # NOTE: the hub sends its off-hours message with "automated": true; whether Crisp's
-        # echo of it keeps the flag is not verified, and without it the echo counts as an
+        # NOTE: the hub sends its off-hours message with "automated": true. Whether Crisp's
+        # echo of it keeps the flag is not verified. Without the flag, the echo counts as an
         # operator's reply.
         role = Role.BOT if message.get("automated") else Role.AGENT
         return Person(

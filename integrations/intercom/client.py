@@ -21,7 +21,7 @@ def get_conversation(http: ProviderHttp, conversation_id: str) -> dict[str, Any]
     up to 500 of its parts.
 
     NOTE: Intercom documents no paging of parts, so a conversation with more than 500 parts
-    is imported with 500 of them; which ones it returns is not documented.
+    is imported with 500 of them. Which 500 it returns is not documented.
     """
     data: dict[str, Any] = http.get_json(f"/conversations/{conversation_id}").data
     return data

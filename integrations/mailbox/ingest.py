@@ -60,7 +60,7 @@ def process_mail_item(item: InboundItem) -> ProcessResult:
     return ProcessResult(InboundItem.State.DONE, result.outcome, ticket_id)
 
 
-# A mail's header block names at least one of these; a file that names none (an empty file,
+# A mail's header block names at least one of these. A file that names none (an empty file,
 # random bytes, a text file imported by mistake) is kept as failed instead of opening a ticket.
 _MAIL_HEADER = re.compile(
     rb"^(?:from|to|cc|subject|date|message-id|received|return-path|mime-version|content-type"

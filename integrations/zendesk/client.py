@@ -16,7 +16,7 @@ Users = dict[str, dict[str, Any]]
 
 def show_ticket(http: ProviderHttp, ticket_id: str) -> tuple[dict[str, Any], Users]:
     """GET /api/v2/tickets/{id}.json?include=users (Tickets: Show Ticket, with the users
-    sideload, because a ticket holds no requester e-mail)."""
+    sideload, because a ticket contains no requester e-mail)."""
     data = http.get_json(f"/api/v2/tickets/{ticket_id}.json", params={"include": "users"}).data
     return data["ticket"], users_by_id(data.get("users") or [])
 
